@@ -1,0 +1,56 @@
+//! `cargo xtask`: project automation that needs nothing but cargo and the tools it names.
+//!
+//! One binary, one module per subcommand. It runs from the workspace root whatever the
+//! caller's directory, and it knows nothing of the crates under `crates/`: it drives
+//! external tools (`docker`, `apt-get`) with the project's own files.
+
+mod test_image;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+/// Command line of `cargo xtask`.
+#[derive(Parser)]
+#[command(about = "Project automation for the Deis controller workspace")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+/// The subcommands, one module each.
+#[derive(Subcommand)]
+enum Task {
+    /// Builds and tags the test application image (`deis/test-app:latest`) without a registry.
+    TestImage(test_image::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let root = project_root();
+    match cli.command {
+        Task::TestImage(args) => test_image::run(&root, &args),
+    }
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn project_root() -> PathBuf {
+    let xtask_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask_dir
+        .parent()
+        .map_or_else(|| xtask_dir.to_path_buf(), Path::to_path_buf)
+}
+
+/// Runs `cmd` with inherited stdio, failing unless it exits with success.
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {:?}", cmd.get_program()))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
