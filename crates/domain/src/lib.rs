@@ -1,0 +1,24 @@
+//! The heart of the controller: entities, validation rules, release arithmetic,
+//! the ports (`Store`, `Scheduler`) and the use cases that drive them.
+//!
+//! This crate performs no I/O and knows no framework: it does not know diesel,
+//! bollard or actix-web. Adapters implement [`Store`] and [`Scheduler`]; the HTTP
+//! layer calls [`Platform`], whose methods are the use cases of the API.
+
+pub mod error;
+pub mod model;
+pub mod page;
+pub mod release;
+pub mod scheduler;
+pub mod service;
+pub mod store;
+pub mod timefmt;
+pub mod validate;
+
+pub use error::{Error, FieldErrors, SchedulerError, StoreError};
+pub use model::*;
+pub use page::{PAGE_SIZE, Page, PageSel};
+pub use scheduler::{ContainerSpec, LogLine, Observed, RunOutput, RunSpec, Scheduler};
+
+pub use service::{BuildInput, Platform, PlatformSettings};
+pub use store::{AppLock, AppScope, Store};
