@@ -1,0 +1,26 @@
+//! The `Scheduler` port of `deis-domain` on one Docker Engine, through `bollard`.
+//!
+//! This crate owns how the platform's processes become containers: names, the `deis.*`
+//! labels that let the controller find its own containers again, environment, limits,
+//! restart policy, one-off runs and log collection. It talks to the engine and to nothing
+//! else: it knows no HTTP layer and no database, and bollard's types and errors never leave
+//! it (every engine failure becomes a [`deis_domain::SchedulerError`] in [`engine`]).
+//!
+//! Every engine request is bounded in time, so an unreachable engine turns into
+//! `SchedulerError::Unavailable` within seconds instead of a hung request. Calls on many
+//! containers (`start`, `remove`, `logs`) issue their engine requests concurrently.
+
+mod config;
+mod docker;
+mod engine;
+mod labels;
+mod limits;
+mod logs;
+mod observe;
+mod remove;
+mod run;
+mod settings;
+mod start;
+
+pub use docker::DockerScheduler;
+pub use settings::DockerSettings;

@@ -1,0 +1,121 @@
+//! `list`: this controller's containers as the engine sees them.
+
+use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use deis_domain::{ContainerState, Observed, SchedulerError};
+
+use crate::engine::{Engine, classify};
+use crate::labels;
+
+/// Every container labelled with `identity` (and `app`, when given), in every state,
+/// sorted by name. Containers whose labels do not parse are skipped with a warning.
+pub(crate) async fn list(
+    engine: &Engine,
+    identity: &str,
+    app: Option<&str>,
+) -> Result<Vec<Observed>, SchedulerError> {
+    let docker = engine.docker().await?;
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&labels::filter(identity, app))
+        .build();
+    let summaries = engine
+        .bounded(docker.list_containers(Some(options)))
+        .await
+        .map_err(classify)?;
+    let mut observed: Vec<Observed> = summaries.into_iter().filter_map(observed).collect();
+    observed.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(observed)
+}
+
+/// The port's view of one engine container.
+fn observed(summary: ContainerSummary) -> Option<Observed> {
+    let name = summary
+        .names
+        .as_ref()
+        .and_then(|names| names.first())
+        .map(|n| n.trim_start_matches('/').to_owned())?;
+    let labels = summary.labels.unwrap_or_default();
+    let parsed = (|| {
+        Some(Observed {
+            name: name.clone(),
+            app: labels.get(labels::APP)?.clone(),
+            version: labels.get(labels::RELEASE)?.parse().ok()?,
+            proc_type: labels.get(labels::TYPE)?.clone(),
+            num: labels.get(labels::NUM)?.parse().ok()?,
+            state: state_of(summary.state, summary.status.as_deref()),
+        })
+    })();
+    if parsed.is_none() {
+        tracing::warn!(container = %name, "skipping a container with incomplete deis labels");
+    }
+    parsed
+}
+
+/// Engine state to port state. The summary carries no exit code, so an exited
+/// container's comes from its status text (`Exited (0) 3 minutes ago`); when that text
+/// cannot be read, the container counts as crashed.
+fn state_of(state: Option<ContainerSummaryStateEnum>, status: Option<&str>) -> ContainerState {
+    use ContainerSummaryStateEnum as S;
+    match state {
+        Some(S::RUNNING) => ContainerState::Up,
+        Some(S::RESTARTING | S::DEAD) => ContainerState::Crashed,
+        Some(S::CREATED) => ContainerState::Created,
+        Some(S::PAUSED) => ContainerState::Down,
+        Some(S::REMOVING) => ContainerState::Destroyed,
+        Some(S::EXITED) => match status.and_then(exit_code) {
+            Some(0) => ContainerState::Down,
+            _ => ContainerState::Crashed,
+        },
+        None | Some(S::EMPTY) => ContainerState::Error,
+    }
+}
+
+/// The code in `Exited (137) 5 seconds ago`.
+fn exit_code(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    let (code, _) = rest.split_once(')')?;
+    code.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_states_map_to_port_states() {
+        use ContainerSummaryStateEnum as S;
+        let exited = |status| state_of(Some(S::EXITED), Some(status));
+        assert_eq!(
+            state_of(Some(S::RUNNING), Some("Up 2 minutes")),
+            ContainerState::Up
+        );
+        assert_eq!(
+            state_of(Some(S::RESTARTING), Some("Restarting (1) 1 second ago")),
+            ContainerState::Crashed
+        );
+        assert_eq!(
+            state_of(Some(S::CREATED), Some("Created")),
+            ContainerState::Created
+        );
+        assert_eq!(exited("Exited (0) 3 minutes ago"), ContainerState::Down);
+        assert_eq!(
+            exited("Exited (137) 5 seconds ago"),
+            ContainerState::Crashed
+        );
+        assert_eq!(exited("gone"), ContainerState::Crashed);
+        assert_eq!(state_of(Some(S::DEAD), None), ContainerState::Crashed);
+        assert_eq!(state_of(Some(S::PAUSED), None), ContainerState::Down);
+        assert_eq!(state_of(Some(S::REMOVING), None), ContainerState::Destroyed);
+    }
+
+    #[test]
+    fn containers_without_our_labels_are_skipped() {
+        let summary = ContainerSummary {
+            names: Some(vec!["/app_v1.web.1".to_owned()]),
+            labels: Some([(labels::APP.to_owned(), "app".to_owned())].into()),
+            ..Default::default()
+        };
+        assert_eq!(observed(summary), None);
+    }
+}

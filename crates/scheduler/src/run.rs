@@ -1,0 +1,166 @@
+//! `run`: a one-off command in a fresh container, to completion or its time limit.
+
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, KillContainerOptions, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StartContainerOptions, WaitContainerOptions,
+};
+use deis_domain::{RunOutput, RunSpec, SchedulerError};
+use futures_util::StreamExt;
+
+use crate::engine::{Engine, classify, status};
+use crate::remove::force_remove;
+use crate::{DockerScheduler, config, logs};
+
+/// Exit code reported for a command killed at its time limit (as coreutils' `timeout`).
+const TIMED_OUT: i64 = 124;
+
+/// Creates, starts and waits for the container, then removes it whatever happened. If
+/// the caller stops waiting (the request is cancelled), the container is still removed.
+pub(crate) async fn run(s: &DockerScheduler, spec: &RunSpec) -> Result<RunOutput, SchedulerError> {
+    let docker = s.engine.docker().await?;
+    create(s, docker, spec).await?;
+    let mut abandoned = RemoveOnDrop {
+        docker: docker.clone(),
+        name: spec.name.clone(),
+        armed: true,
+    };
+    let result = run_created(&s.engine, docker, spec).await;
+    abandoned.armed = false;
+    if let Err(e) = force_remove(&s.engine, docker, &spec.name).await {
+        tracing::warn!(container = %spec.name, error = %e, "could not remove a one-off container");
+    }
+    result
+}
+
+/// Creates the run container, replacing a leftover of ours with the same name.
+async fn create(
+    s: &DockerScheduler,
+    docker: &Docker,
+    spec: &RunSpec,
+) -> Result<(), SchedulerError> {
+    let options = CreateContainerOptionsBuilder::new()
+        .name(&spec.name)
+        .build();
+    let body = config::one_off(&s.settings, spec);
+    let attempt = || {
+        s.engine
+            .bounded(docker.create_container(Some(options.clone()), body.clone()))
+    };
+    let refused = match attempt().await {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    match status(&refused) {
+        Some(404) => Err(SchedulerError::Failed(format!(
+            "image {} not found",
+            spec.image
+        ))),
+        Some(409) => {
+            // A run that crashed with the controller left its container behind.
+            force_remove(&s.engine, docker, &spec.name).await?;
+            attempt().await.map(|_| ()).map_err(classify)
+        }
+        _ => Err(classify(refused)),
+    }
+}
+
+/// Starts the container and collects its output until it exits or the time limit hits.
+async fn run_created(
+    engine: &Engine,
+    docker: &Docker,
+    spec: &RunSpec,
+) -> Result<RunOutput, SchedulerError> {
+    engine
+        .bounded(docker.start_container(&spec.name, None::<StartContainerOptions>))
+        .await
+        .map_err(classify)?;
+    match tokio::time::timeout(spec.timeout, to_exit(docker, &spec.name)).await {
+        Ok(finished) => finished,
+        Err(_) => Ok(killed(engine, docker, &spec.name, spec.timeout).await),
+    }
+}
+
+/// Follows the output while waiting for the exit code.
+async fn to_exit(docker: &Docker, name: &str) -> Result<RunOutput, SchedulerError> {
+    let follow = LogsOptionsBuilder::new()
+        .follow(true)
+        .stdout(true)
+        .stderr(true)
+        .build();
+    let (output, exit_code) =
+        tokio::join!(logs::collect(docker, name, follow), exit_code(docker, name));
+    Ok(RunOutput {
+        exit_code: exit_code?,
+        output: String::from_utf8_lossy(&output.map_err(classify)?).into_owned(),
+    })
+}
+
+/// Waits for the container to stop and returns its exit code. bollard reports a
+/// non-zero exit as an error carrying the code.
+async fn exit_code(docker: &Docker, name: &str) -> Result<i64, SchedulerError> {
+    let mut waits = docker.wait_container(name, None::<WaitContainerOptions>);
+    match waits.next().await {
+        Some(Ok(response)) => Ok(response.status_code),
+        Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+        Some(Err(e)) => Err(classify(e)),
+        None => Err(SchedulerError::Failed(format!(
+            "{name}: the engine ended the wait without an exit code"
+        ))),
+    }
+}
+
+/// Kills a container that ran out of time and reports what it printed so far.
+async fn killed(engine: &Engine, docker: &Docker, name: &str, limit: Duration) -> RunOutput {
+    if let Err(e) = engine
+        .bounded(docker.kill_container(name, None::<KillContainerOptions>))
+        .await
+    {
+        tracing::warn!(container = name, error = %e, "could not kill a timed-out run");
+    }
+    let all = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
+    let mut output = logs::output(engine, docker, name, all)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_default();
+    if !output.is_empty() && !output.ends_with('\n') {
+        output.push('\n');
+    }
+    output.push_str(&format!(
+        "killed after the time limit of {}s\n",
+        limit.as_secs_f32()
+    ));
+    RunOutput {
+        exit_code: TIMED_OUT,
+        output,
+    }
+}
+
+/// Removes the container in the background if `run` is dropped while it is armed, that
+/// is before reaching its own cleanup.
+struct RemoveOnDrop {
+    docker: Docker,
+    name: String,
+    armed: bool,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let docker = self.docker.clone();
+        let name = std::mem::take(&mut self.name);
+        runtime.spawn(async move {
+            let options = RemoveContainerOptionsBuilder::new().force(true).build();
+            if let Err(e) = docker.remove_container(&name, Some(options)).await {
+                tracing::warn!(container = %name, error = %e, "could not remove an abandoned run");
+            }
+        });
+    }
+}
