@@ -1,0 +1,163 @@
+//! Tokens (JWT, HS256) and the extractors that authenticate requests.
+
+use actix_web::dev::Payload;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{FromRequest, HttpRequest, web};
+use deis_domain::{StoreError, User};
+use jsonwebtoken::{Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// User id.
+    sub: String,
+    /// Token generation of the user when issued.
+    generation: i64,
+    iat: i64,
+    exp: i64,
+}
+
+/// Issues a token for the user.
+pub fn issue(state: &ApiState, user: &User) -> Result<String, ApiError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let lifetime = i64::try_from(state.settings.token_lifetime.as_secs()).unwrap_or(i64::MAX / 2);
+    let claims = Claims {
+        sub: user.id.to_string(),
+        generation: user.token_generation,
+        iat: now,
+        exp: now.saturating_add(lifetime),
+    };
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &state.encoding,
+    )?)
+}
+
+/// What the `Authorization` header says.
+enum Presented<'a> {
+    Nothing,
+    Token(&'a str),
+}
+
+fn presented(req: &HttpRequest) -> Result<Presented<'_>, ApiError> {
+    let Some(raw) = req.headers().get(AUTHORIZATION) else {
+        return Ok(Presented::Nothing);
+    };
+    let raw = raw.to_str().map_err(|_| {
+        ApiError::Unauthorized(
+            "Invalid token header. Token string should not contain invalid characters.",
+        )
+    })?;
+    let mut words = raw.split(' ').filter(|w| !w.is_empty());
+    let scheme = words.next().unwrap_or("");
+    if !(scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")) {
+        return Ok(Presented::Nothing);
+    }
+    match (words.next(), words.next()) {
+        (None, _) => Err(ApiError::Unauthorized(
+            "Invalid token header. No credentials provided.",
+        )),
+        (Some(_), Some(_)) => Err(ApiError::Unauthorized(
+            "Invalid token header. Token string should not contain spaces.",
+        )),
+        (Some(token), None) => Ok(Presented::Token(token)),
+    }
+}
+
+async fn user_for(state: &ApiState, token: &str) -> Result<User, ApiError> {
+    let invalid = ApiError::Unauthorized("Invalid token");
+    let data =
+        jsonwebtoken::decode::<Claims>(token, &state.decoding, &Validation::new(Algorithm::HS256))
+            .map_err(|_| ApiError::Unauthorized("Invalid token"))?;
+    let id: i64 = data
+        .claims
+        .sub
+        .parse()
+        .map_err(|_| ApiError::Unauthorized("Invalid token"))?;
+    let user = match state.platform.store().user_by_id(id).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound(_)) => return Err(invalid),
+        Err(e) => return Err(e.into()),
+    };
+    if user.token_generation != data.claims.generation {
+        return Err(invalid);
+    }
+    if !user.is_active {
+        return Err(ApiError::Unauthorized("User inactive or deleted"));
+    }
+    Ok(user)
+}
+
+/// The authenticated caller, if a token was presented (a bad token is still a 401).
+pub async fn optional_user(req: &HttpRequest) -> Result<Option<User>, ApiError> {
+    let Some(state) = req.app_data::<web::Data<ApiState>>() else {
+        return Ok(None);
+    };
+    match presented(req)? {
+        Presented::Nothing => Ok(None),
+        Presented::Token(t) => user_for(state, t).await.map(Some),
+    }
+}
+
+/// An authenticated caller; anonymous requests get 401.
+#[derive(Debug, Clone)]
+pub struct Authed(pub User);
+
+impl FromRequest for Authed {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            optional_user(&req)
+                .await?
+                .map(Authed)
+                .ok_or(ApiError::Unauthorized(NOT_PROVIDED))
+        })
+    }
+}
+
+/// A caller that may use the builder hooks: the right `X-Deis-Builder-Auth` header.
+#[derive(Debug, Clone)]
+pub struct Builder;
+
+impl FromRequest for Builder {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let user = optional_user(&req).await?;
+            let key = req
+                .app_data::<web::Data<ApiState>>()
+                .and_then(|s| s.settings.builder_key.clone());
+            let sent = req
+                .headers()
+                .get("X-Deis-Builder-Auth")
+                .map(|v| v.as_bytes().to_vec());
+            let matches = match (key, sent) {
+                (Some(key), Some(sent)) if !key.is_empty() => {
+                    constant_time_eq(key.as_bytes(), &sent)
+                }
+                _ => false,
+            };
+            match (matches, user) {
+                (true, _) => Ok(Builder),
+                (false, None) => Err(ApiError::Unauthorized(NOT_PROVIDED)),
+                (false, Some(_)) => Err(ApiError::Domain(deis_domain::Error::Forbidden)),
+            }
+        })
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

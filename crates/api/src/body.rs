@@ -1,0 +1,186 @@
+//! Request bodies: JSON, form-encoded or multipart, an empty body being an empty object.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::state::ApiState;
+
+/// A parsed request body.
+#[derive(Debug, Clone)]
+pub struct Body(pub Value);
+
+impl Body {
+    /// The body as an object, or a 400 naming what was sent instead.
+    pub fn object(self) -> Result<Map<String, Value>, ApiError> {
+        match self.0 {
+            Value::Object(map) => Ok(map),
+            other => Err(ApiError::BadRequest(format!(
+                "JSON parse error - expected an object, got {}",
+                kind(&other)
+            ))),
+        }
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn form(bytes: &[u8]) -> Result<Value, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("Form parse error - {e}")))?;
+    Ok(Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    ))
+}
+
+fn multipart(boundary: &str, bytes: &[u8]) -> Result<Value, ApiError> {
+    let text = String::from_utf8_lossy(bytes);
+    let delimiter = format!("--{boundary}");
+    let mut out = Map::new();
+    for part in text.split(delimiter.as_str()).skip(1) {
+        if part.starts_with("--") {
+            break;
+        }
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            return Err(ApiError::BadRequest(
+                "Multipart form parse error - part without headers".into(),
+            ));
+        };
+        let name = head
+            .split(';')
+            .find_map(|p| {
+                p.trim()
+                    .strip_prefix("name=")
+                    .map(|n| n.trim_matches('"').to_owned())
+            })
+            .ok_or_else(|| {
+                ApiError::BadRequest("Multipart form parse error - part without a name".into())
+            })?;
+        out.insert(
+            name,
+            Value::String(value.strip_suffix("\r\n").unwrap_or(value).to_owned()),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+/// Parses raw bytes by content type.
+pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Map::new()));
+    }
+    let Some(content_type) = content_type.filter(|c| !c.trim().is_empty()) else {
+        return Ok(Value::Object(Map::new()));
+    };
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}"))),
+        "application/x-www-form-urlencoded" => form(bytes),
+        "multipart/form-data" => {
+            let boundary = content_type
+                .split(';')
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("boundary=")
+                        .map(|b| b.trim_matches('"').to_owned())
+                })
+                .ok_or_else(|| {
+                    ApiError::BadRequest("Multipart form parse error - no boundary".into())
+                })?;
+            multipart(&boundary, bytes)
+        }
+        _ => Err(ApiError::UnsupportedMediaType(content_type.to_owned())),
+    }
+}
+
+impl FromRequest for Body {
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<ApiState>>()
+            .map_or(1 << 20, |s| s.settings.body_limit);
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if declared.is_some_and(|n| n > limit) {
+                return Err(ApiError::TooLarge);
+            }
+            let mut bytes = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk
+                    .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
+                if bytes.len() + chunk.len() > limit {
+                    return Err(ApiError::TooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            parse(content_type.as_deref(), &bytes).map(Body)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_every_accepted_type() {
+        assert_eq!(parse(None, b"").unwrap(), json!({}));
+        assert_eq!(parse(Some("application/json"), b"").unwrap(), json!({}));
+        assert_eq!(
+            parse(Some("application/json; charset=utf-8"), b"{\"a\":1}").unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            parse(Some("application/x-www-form-urlencoded"), b"a=1&b=x+y").unwrap(),
+            json!({"a": "1", "b": "x y"})
+        );
+        let mp =
+            b"--XX\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nbob\r\n--XX--\r\n";
+        assert_eq!(
+            parse(Some("multipart/form-data; boundary=XX"), mp).unwrap(),
+            json!({"username": "bob"})
+        );
+        assert!(matches!(
+            parse(Some("text/plain"), b"x"),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            parse(Some("application/json"), b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

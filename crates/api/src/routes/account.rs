@@ -1,0 +1,197 @@
+//! Registration, login, password change and account cancellation.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use deis_domain::validate::{self, Collector, REQUIRED};
+use deis_domain::{Error, NewUser, StoreError};
+use serde_json::{Value, json};
+
+use crate::auth::{self, Authed};
+use crate::body::Body;
+use crate::error::ApiResult;
+use crate::state::{ApiState, Registration};
+use crate::views::View;
+
+/// A form field as text: strings as sent, numbers and booleans rendered, others refused.
+fn text(body: &serde_json::Map<String, Value>, name: &str) -> Result<String, String> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(_) => Err("Not a valid string.".into()),
+    }
+}
+
+fn required(body: &serde_json::Map<String, Value>, name: &str) -> Result<String, String> {
+    text(body, name).and_then(|s| {
+        if s.is_empty() {
+            Err(REQUIRED.into())
+        } else {
+            Ok(s)
+        }
+    })
+}
+
+/// `POST /v1/auth/register`
+pub async fn register(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    let allowed = match state.settings.registration {
+        Registration::Enabled => true,
+        Registration::Disabled => false,
+        Registration::AdminOnly => match auth::optional_user(&req).await {
+            Ok(Some(u)) => u.is_superuser,
+            _ => {
+                state
+                    .platform
+                    .store()
+                    .list_admins(deis_domain::PageSel::Number(1))
+                    .await?
+                    .count
+                    == 0
+            }
+        },
+    };
+    if !allowed {
+        return Err(Error::Forbidden.into());
+    }
+    let body = body.object()?;
+    let mut errors = Collector::default();
+    let username = errors.check(
+        "username",
+        required(&body, "username").and_then(|u| validate::username(&u).map(|()| u)),
+    );
+    let password = errors.check(
+        "password",
+        required(&body, "password").and_then(|p| validate::max_len(&p, 128).map(|()| p)),
+    );
+    let email = errors.check(
+        "email",
+        text(&body, "email").and_then(|e| validate::email(&e)),
+    );
+    let first_name = errors.check(
+        "first_name",
+        text(&body, "first_name").and_then(|n| validate::max_len(&n, 30).map(|()| n)),
+    );
+    let last_name = errors.check(
+        "last_name",
+        text(&body, "last_name").and_then(|n| validate::max_len(&n, 30).map(|()| n)),
+    );
+    errors.finish()?;
+    let (Some(username), Some(password), Some(email), Some(first_name), Some(last_name)) =
+        (username, password, email, first_name, last_name)
+    else {
+        return Err(Error::field("username", REQUIRED).into());
+    };
+    let cost = state.settings.bcrypt_cost;
+    let password_hash = web::block(move || bcrypt::hash(password, cost)).await??;
+    let new = NewUser {
+        username,
+        password_hash,
+        email,
+        first_name,
+        last_name,
+    };
+    match state.platform.store().create_user(new).await {
+        Ok(user) => Ok(HttpResponse::Created().json(user.view())),
+        Err(StoreError::Conflict(_)) => {
+            Err(Error::field("username", "User with this Username already exists.").into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /v1/auth/login/`
+pub async fn login(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    auth::optional_user(&req).await?;
+    let body = body.object()?;
+    let mut errors = Collector::default();
+    let username = errors.check("username", required(&body, "username"));
+    let password = errors.check("password", required(&body, "password"));
+    errors.finish()?;
+    let (Some(username), Some(password)) = (username, password) else {
+        return Err(Error::field("username", REQUIRED).into());
+    };
+    let user = match state.platform.store().user_by_name(&username).await {
+        Ok(u) => Some(u),
+        Err(StoreError::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let hash = user
+        .as_ref()
+        .map_or_else(|| state.dummy_hash.clone(), |u| u.password_hash.clone());
+    let matches = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
+    let Some(user) = user.filter(|_| matches) else {
+        return Err(Error::field(
+            "non_field_errors",
+            "Unable to log in with provided credentials.",
+        )
+        .into());
+    };
+    if !user.is_active {
+        return Err(Error::field("non_field_errors", "User account is disabled.").into());
+    }
+    state.platform.store().touch_login(user.id).await?;
+    let token = auth::issue(&state, &user)?;
+    Ok(HttpResponse::Ok().json(json!({ "token": token })))
+}
+
+/// `POST /v1/auth/passwd`
+pub async fn passwd(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    let body = body.object()?;
+    let mut errors = Collector::default();
+    let current = errors.check("password", required(&body, "password"));
+    let new = errors.check(
+        "new_password",
+        text(&body, "new_password").and_then(|p| {
+            if body.get("new_password").is_none_or(Value::is_null) {
+                Err(REQUIRED.into())
+            } else {
+                validate::max_len(&p, 128).map(|()| p)
+            }
+        }),
+    );
+    errors.finish()?;
+    let (Some(current), Some(new)) = (current, new) else {
+        return Err(Error::field("password", REQUIRED).into());
+    };
+    let hash = user.password_hash.clone();
+    let cost = state.settings.bcrypt_cost;
+    let new_hash = web::block(move || {
+        if bcrypt::verify(current, &hash).unwrap_or(false) {
+            bcrypt::hash(new, cost).map(Some)
+        } else {
+            Ok(None)
+        }
+    })
+    .await??;
+    let Some(new_hash) = new_hash else {
+        return Err(Error::Rejected("Current password did not match".into()).into());
+    };
+    state
+        .platform
+        .store()
+        .set_password(user.id, &new_hash)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "password set" })))
+}
+
+/// `DELETE /v1/auth/cancel`
+pub async fn cancel(state: web::Data<ApiState>, Authed(user): Authed) -> ApiResult<HttpResponse> {
+    state.platform.cancel_account(&user).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/`
+pub async fn root(_: Authed) -> HttpResponse {
+    HttpResponse::Ok().json(json!({}))
+}

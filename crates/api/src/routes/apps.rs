@@ -1,0 +1,312 @@
+//! Apps and everything scoped to one app: config, builds, releases, containers, actions.
+
+use actix_web::http::header::ContentType;
+use actix_web::{HttpRequest, HttpResponse, web};
+use deis_domain::{BuildInput, Error, validate};
+use serde_json::{Value, json};
+
+use crate::auth::Authed;
+use crate::body::Body;
+use crate::error::{ApiError, ApiResult};
+use crate::routes::page;
+use crate::state::ApiState;
+use crate::views::{self, View, page_of};
+
+type Path1 = web::Path<String>;
+type Path2 = web::Path<(String, String)>;
+type Path3 = web::Path<(String, String, String)>;
+
+/// `GET /v1/apps`
+pub async fn list(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    Authed(user): Authed,
+) -> ApiResult<HttpResponse> {
+    let sel = page(&req)?;
+    let apps = state.platform.list_apps(&user, sel).await?;
+    let body = views::paginated(
+        &req,
+        apps.map(|a| views::app(&a, state.platform.url(&a.id))),
+    );
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `POST /v1/apps`
+pub async fn create(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    let app = state.platform.create_app(&user, &body.object()?).await?;
+    Ok(HttpResponse::Created().json(views::app(&app, state.platform.url(&app.id))))
+}
+
+/// `GET /v1/apps/{id}`
+pub async fn show(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    let app = state.platform.visible_app(&user, &id).await?;
+    Ok(HttpResponse::Ok().json(views::app(&app, state.platform.url(&app.id))))
+}
+
+/// `DELETE /v1/apps/{id}`
+pub async fn destroy(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    state.platform.destroy_app(&user, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/apps/{id}/config`
+pub async fn config(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.platform.config(&user, &id).await?.view()))
+}
+
+/// `POST /v1/apps/{id}/config`
+pub async fn set_config(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    state.platform.visible_app(&user, &id).await?;
+    let (config, release) = state
+        .platform
+        .set_config(&user, &id, &body.object()?)
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("X-Deis-Release", release.version.to_string()))
+        .json(config.view()))
+}
+
+/// `GET /v1/apps/{id}/builds`
+pub async fn builds(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    let sel = page(&req)?;
+    Ok(HttpResponse::Ok().json(page_of(
+        &req,
+        state.platform.list_builds(&user, &id, sel).await?,
+    )))
+}
+
+/// `POST /v1/apps/{id}/builds`
+pub async fn create_build(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    state.platform.visible_app(&user, &id).await?;
+    let input = BuildInput::parse(&body.object()?)?;
+    let (build, release) = state.platform.create_build(&user, &id, input).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("X-Deis-Release", release.version.to_string()))
+        .json(build.view()))
+}
+
+/// `GET /v1/apps/{id}/builds/{uuid}`
+pub async fn build(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    path: Path2,
+) -> ApiResult<HttpResponse> {
+    let (id, uuid) = path.into_inner();
+    Ok(HttpResponse::Ok().json(state.platform.build(&user, &id, &uuid).await?.view()))
+}
+
+/// `GET /v1/apps/{id}/releases`
+pub async fn releases(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    let sel = page(&req)?;
+    Ok(HttpResponse::Ok().json(page_of(
+        &req,
+        state.platform.list_releases(&user, &id, sel).await?,
+    )))
+}
+
+/// `GET /v1/apps/{id}/releases/v{version}`
+pub async fn release(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    path: Path2,
+) -> ApiResult<HttpResponse> {
+    let (id, version) = path.into_inner();
+    let version: i64 = version
+        .parse()
+        .map_err(|_| ApiError::Domain(Error::NotFound))?;
+    Ok(HttpResponse::Ok().json(state.platform.release(&user, &id, version).await?.view()))
+}
+
+/// The `version` of a rollback body: absent or falsy means "the one before the latest".
+fn rollback_version(body: &serde_json::Map<String, Value>) -> Result<Option<i64>, ApiError> {
+    let invalid = || Error::field("version", "A valid integer is required.");
+    let version = match body.get("version") {
+        None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+        Some(Value::Number(n)) => Some(n.as_i64().ok_or_else(invalid)?),
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(s.trim().parse::<i64>().map_err(|_| invalid())?),
+        Some(_) => return Err(invalid().into()),
+    };
+    Ok(version.filter(|v| *v != 0))
+}
+
+/// `POST /v1/apps/{id}/releases/rollback`
+pub async fn rollback(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    state.platform.visible_app(&user, &id).await?;
+    let version = rollback_version(&body.object()?)?;
+    let release = state.platform.rollback(&user, &id, version).await?;
+    Ok(HttpResponse::Created().json(json!({ "version": release.version })))
+}
+
+/// `GET /v1/apps/{id}/containers`
+pub async fn containers(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    let sel = page(&req)?;
+    Ok(HttpResponse::Ok().json(page_of(
+        &req,
+        state
+            .platform
+            .list_containers(&user, &id, None, sel)
+            .await?,
+    )))
+}
+
+/// `GET /v1/apps/{id}/containers/{type}`
+pub async fn containers_of_type(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    Authed(user): Authed,
+    path: Path2,
+) -> ApiResult<HttpResponse> {
+    let (id, proc_type) = path.into_inner();
+    let sel = page(&req)?;
+    Ok(HttpResponse::Ok().json(page_of(
+        &req,
+        state
+            .platform
+            .list_containers(&user, &id, Some(&proc_type), sel)
+            .await?,
+    )))
+}
+
+/// `GET /v1/apps/{id}/containers/{type}/{num}`
+pub async fn container(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    path: Path3,
+) -> ApiResult<HttpResponse> {
+    let (id, proc_type, num) = path.into_inner();
+    Ok(HttpResponse::Ok().json(
+        state
+            .platform
+            .container(&user, &id, &proc_type, &num)
+            .await?
+            .view(),
+    ))
+}
+
+/// `POST /v1/apps/{id}/scale`
+pub async fn scale(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    let request = validate::scale_request(&body.0)
+        .ok_or_else(|| Error::Rejected("Invalid scaling format".into()))?;
+    state.platform.scale(&user, &id, &request).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /v1/apps/{id}/logs`
+pub async fn logs(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    match state.platform.logs(&user, &id).await? {
+        Some(text) => Ok(HttpResponse::Ok()
+            .content_type(ContentType::plaintext())
+            .body(json!(text).to_string())),
+        None => Ok(HttpResponse::NoContent().finish()),
+    }
+}
+
+/// `POST /v1/apps/{id}/run`
+pub async fn run(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    state.platform.visible_app(&user, &id).await?;
+    let out = state.platform.run(&user, &id, &body.object()?).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::plaintext())
+        .body(json!([out.exit_code, out.output]).to_string()))
+}
+
+/// `GET /v1/apps/{id}/domains`
+pub async fn domains(
+    state: web::Data<ApiState>,
+    req: HttpRequest,
+    Authed(user): Authed,
+    id: Path1,
+) -> ApiResult<HttpResponse> {
+    let sel = page(&req)?;
+    Ok(HttpResponse::Ok().json(page_of(
+        &req,
+        state.platform.list_domains(&user, &id, sel).await?,
+    )))
+}
+
+/// `POST /v1/apps/{id}/domains`
+pub async fn add_domain(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    state.platform.visible_app(&user, &id).await?;
+    let domain = state
+        .platform
+        .add_domain(&user, &id, &body.object()?)
+        .await?;
+    Ok(HttpResponse::Created().json(domain.view()))
+}
+
+/// `DELETE /v1/apps/{id}/domains/{domain}`
+pub async fn remove_domain(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    path: Path2,
+) -> ApiResult<HttpResponse> {
+    let (id, domain) = path.into_inner();
+    state.platform.remove_domain(&user, &id, &domain).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

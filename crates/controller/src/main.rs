@@ -1,0 +1,201 @@
+//! The controller binary: reads settings, opens the store, connects the scheduler, wires them
+//! into the API through trait objects, reconciles and serves. The only crate that knows every
+//! other one.
+
+mod settings;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use deis_api::{ApiSettings, ApiState, Registration};
+use deis_domain::{NewUser, Platform, PlatformSettings, Scheduler, Store};
+use deis_scheduler::{DockerScheduler, DockerSettings};
+use deis_store::DieselStore;
+
+use crate::settings::Settings;
+
+/// A Deis v1 compatible PaaS controller.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML settings file; `DEIS_*` environment variables override it.
+    #[arg(long, global = true, env = "DEIS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run migrations, reconcile with the engine and serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Check the settings and report every problem at once.
+    Check,
+    /// Create an administrator, or promote an existing user (for disabled registration).
+    CreateAdmin {
+        /// Username of the administrator.
+        username: String,
+        /// Password for a new user (read from DEIS_ADMIN_PASSWORD when omitted).
+        #[arg(long, env = "DEIS_ADMIN_PASSWORD")]
+        password: Option<String>,
+        /// E-mail address of a new user.
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+}
+
+fn open_store(settings: &Settings) -> anyhow::Result<Arc<DieselStore>> {
+    let url = settings.database_url();
+    let store = DieselStore::open(&url, settings.db_pool_size)
+        .with_context(|| format!("opening the database at {url}"))?;
+    Ok(Arc::new(store))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = open_store(&settings)?;
+    let secret_key = if settings.secret_key.is_empty() {
+        let fresh = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        store
+            .setting_or_insert("jwt_secret", &fresh)
+            .await
+            .context("keeping the generated signing key")?
+    } else {
+        settings.secret_key.clone()
+    };
+    let docker = DockerSettings {
+        identity: settings.scheduler_identity.clone(),
+        start_timeout: Duration::from_secs(settings.start_timeout),
+        ..DockerSettings::default()
+    };
+    let scheduler: Arc<dyn Scheduler> = Arc::new(DockerScheduler::new(docker));
+    let platform = Platform::new(
+        store,
+        scheduler,
+        PlatformSettings {
+            domain: settings.domain.clone(),
+            log_lines: settings.log_lines,
+            run_timeout: Duration::from_secs(settings.run_timeout),
+            ..PlatformSettings::default()
+        },
+    );
+    let api = ApiSettings {
+        secret_key,
+        token_lifetime: Duration::from_secs(settings.token_lifetime),
+        bcrypt_cost: settings.bcrypt_cost,
+        registration: Registration::parse(&settings.registration).unwrap_or(Registration::Enabled),
+        builder_key: Some(settings.builder_key.clone()).filter(|k| !k.is_empty()),
+        body_limit: settings.body_limit,
+    };
+    tokio::spawn(reconcile_forever(
+        platform.clone(),
+        settings.reconcile_interval,
+    ));
+    let listener =
+        TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    tracing::info!(bind = %settings.bind, database = %redact(&settings.database_url()), "serving the Deis v1 API");
+    deis_api::run(listener, ApiState::new(platform, api))?.await?;
+    Ok(())
+}
+
+/// Reconciles at start, then every `interval` seconds (never again when 0).
+async fn reconcile_forever(platform: Platform, interval: u64) {
+    loop {
+        match platform.reconcile().await {
+            Ok((0, 0)) => tracing::debug!("reconciled: engine matches the database"),
+            Ok((started, removed)) => {
+                tracing::info!(started, removed, "reconciled engine with database")
+            }
+            Err(e) => tracing::warn!(error = %e, "reconcile skipped"),
+        }
+        if interval == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(interval)).await;
+    }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn create_admin(
+    settings: Settings,
+    username: String,
+    password: Option<String>,
+    email: String,
+) -> anyhow::Result<()> {
+    let store = open_store(&settings)?;
+    if store.user_by_name(&username).await.is_ok() {
+        store.set_superuser(&username, true).await?;
+        println!("{username} is now an administrator");
+        return Ok(());
+    }
+    deis_domain::validate::username(&username).map_err(|e| anyhow::anyhow!("username: {e}"))?;
+    let password = password.context("a new user needs --password (or DEIS_ADMIN_PASSWORD)")?;
+    let email = deis_domain::validate::email(&email).map_err(|e| anyhow::anyhow!("email: {e}"))?;
+    let cost = settings.bcrypt_cost;
+    let password_hash = tokio::task::spawn_blocking(move || bcrypt::hash(password, cost)).await??;
+    store
+        .create_user(NewUser {
+            username: username.clone(),
+            password_hash,
+            email,
+            first_name: String::new(),
+            last_name: String::new(),
+        })
+        .await?;
+    store.set_superuser(&username, true).await?;
+    println!("created administrator {username}");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let applied =
+                deis_store::migrate(&settings.database_url()).context("running migrations")?;
+            println!("{} migration(s) applied", applied.len());
+            for name in applied {
+                println!("  {name}");
+            }
+            Ok(())
+        }
+        Command::Check => {
+            println!(
+                "settings are valid (database: {})",
+                redact(&settings.database_url())
+            );
+            Ok(())
+        }
+        Command::CreateAdmin {
+            username,
+            password,
+            email,
+        } => create_admin(settings, username, password, email).await,
+    }
+}

@@ -1,0 +1,153 @@
+//! Settings: built-in defaults, then an optional TOML file, then `DEIS_*` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Deserialize;
+
+/// Every setting of the controller (documented in `docs/OPERATIONS.md`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: String,
+    /// Where state lives: `sqlite://PATH` or `postgres://...`; empty = a file in `data_dir`.
+    pub database_url: String,
+    /// Directory for the default SQLite file, created on first start.
+    pub data_dir: PathBuf,
+    /// Connections in the database pool.
+    pub db_pool_size: u32,
+    /// Token signing key; generated and kept in the database when empty.
+    pub secret_key: String,
+    /// Value builder hooks must send in `X-Deis-Builder-Auth`; hooks are refused when empty.
+    pub builder_key: String,
+    /// Apps are reachable at `{app}.{domain}`.
+    pub domain: String,
+    /// `enabled`, `disabled` or `admin_only`.
+    pub registration: String,
+    /// bcrypt cost of password hashes (4..=31).
+    pub bcrypt_cost: u32,
+    /// Token lifetime in seconds.
+    pub token_lifetime: u64,
+    /// Lines answered by the logs endpoint.
+    pub log_lines: u64,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+    /// Time limit of one-off `run` commands, in seconds.
+    pub run_timeout: u64,
+    /// Seconds between reconciliations of database and engine (0 = only at start).
+    pub reconcile_interval: u64,
+    /// Label value marking this controller's containers.
+    pub scheduler_identity: String,
+    /// Seconds to wait for new containers to run.
+    pub start_timeout: u64,
+    /// Log filter (`info`, `deis_api=debug,info`, ...).
+    pub log: String,
+}
+
+impl Settings {
+    /// Reads the settings: defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .set_default("bind", "127.0.0.1:8000")?
+            .set_default("database_url", "")?
+            .set_default("data_dir", "data")?
+            .set_default("db_pool_size", 8)?
+            .set_default("secret_key", "")?
+            .set_default("builder_key", "")?
+            .set_default("domain", "deisapp.local")?
+            .set_default("registration", "enabled")?
+            .set_default("bcrypt_cost", 10)?
+            .set_default("token_lifetime", 30 * 24 * 3600)?
+            .set_default("log_lines", 1000)?
+            .set_default("body_limit", 1024 * 1024)?
+            .set_default("run_timeout", 1200)?
+            .set_default("reconcile_interval", 30)?
+            .set_default("scheduler_identity", "deis-controller")?
+            .set_default("start_timeout", 60)?
+            .set_default("log", "info")?;
+        if let Some(file) = file {
+            builder = builder.add_source(
+                config::File::from(file)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let settings: Self = builder
+            .add_source(config::Environment::with_prefix("DEIS").try_parsing(true))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .context("reading settings")?;
+        settings.check().map_err(|problems| {
+            anyhow::anyhow!("invalid settings:\n  {}", problems.join("\n  "))
+        })?;
+        Ok(settings)
+    }
+
+    /// Every problem with the settings at once.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.bind.parse::<std::net::SocketAddr>().is_err() {
+            problems.push(format!(
+                "bind: {:?} is not an address like 127.0.0.1:8000",
+                self.bind
+            ));
+        }
+        let url = self.database_url.as_str();
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            problems.push(format!(
+                "database_url: {url:?} must start with sqlite:// or postgres://"
+            ));
+        }
+        if self.db_pool_size == 0 {
+            problems.push("db_pool_size: must be at least 1".into());
+        }
+        if deis_api::Registration::parse(&self.registration).is_none() {
+            problems.push(format!(
+                "registration: {:?} must be enabled, disabled or admin_only",
+                self.registration
+            ));
+        }
+        if !(4..=31).contains(&self.bcrypt_cost) {
+            problems.push(format!(
+                "bcrypt_cost: {} must be between 4 and 31",
+                self.bcrypt_cost
+            ));
+        }
+        if self.token_lifetime == 0 {
+            problems.push("token_lifetime: must be at least 1 second".into());
+        }
+        if self.body_limit < 1024 {
+            problems.push("body_limit: must be at least 1024 bytes".into());
+        }
+        if self.run_timeout == 0 {
+            problems.push("run_timeout: must be at least 1 second".into());
+        }
+        if self.start_timeout == 0 {
+            problems.push("start_timeout: must be at least 1 second".into());
+        }
+        if self.domain.is_empty() || self.domain.contains('/') {
+            problems.push(format!("domain: {:?} is not a domain name", self.domain));
+        }
+        if self.secret_key.len() > 0 && self.secret_key.len() < 16 {
+            problems.push("secret_key: must be at least 16 characters when set".into());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("deis.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+}

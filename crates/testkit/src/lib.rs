@@ -1,0 +1,250 @@
+//! Test support, never linked into the binary: an in-memory [`Scheduler`] double with
+//! injectable failures, and the real API server on port 0 over a real SQLite file.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deis_api::{ApiSettings, ApiState, Registration};
+use deis_domain::{
+    ContainerSpec, ContainerState, LogLine, Observed, Platform, PlatformSettings, RunOutput,
+    RunSpec, Scheduler, SchedulerError, Store,
+};
+
+/// What the fake engine holds: running containers by name, and published images.
+#[derive(Debug, Default)]
+pub struct Engine {
+    /// Running containers by name.
+    pub containers: BTreeMap<String, ContainerSpec>,
+    /// Image tags published: target -> source.
+    pub images: BTreeMap<String, String>,
+    /// One-off commands that ran.
+    pub runs: Vec<RunSpec>,
+}
+
+/// Records what would have run and fails on demand; never talks to Docker.
+#[derive(Debug, Default)]
+pub struct FakeScheduler {
+    engine: Mutex<Engine>,
+    /// The next `start` fails (once).
+    pub fail_next_start: AtomicBool,
+    /// Every call fails as if the engine were unreachable.
+    pub unreachable: AtomicBool,
+}
+
+impl FakeScheduler {
+    /// The engine's current contents.
+    pub fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.engine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Names of running containers, sorted.
+    pub fn names(&self) -> Vec<String> {
+        self.engine().containers.keys().cloned().collect()
+    }
+
+    fn reachable(&self) -> Result<(), SchedulerError> {
+        if self.unreachable.load(Ordering::SeqCst) {
+            Err(SchedulerError::Unavailable(
+                "docker engine unreachable (injected)".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Scheduler for FakeScheduler {
+    async fn publish(&self, source: &str, target: &str) -> Result<(), SchedulerError> {
+        self.reachable()?;
+        self.engine()
+            .images
+            .insert(target.to_owned(), source.to_owned());
+        Ok(())
+    }
+
+    async fn start(&self, specs: &[ContainerSpec]) -> Result<(), SchedulerError> {
+        self.reachable()?;
+        if self.fail_next_start.swap(false, Ordering::SeqCst) {
+            return Err(SchedulerError::Failed(
+                "container failed to start (injected)".into(),
+            ));
+        }
+        let mut engine = self.engine();
+        for spec in specs {
+            engine.containers.insert(spec.name.clone(), spec.clone());
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, names: &[String]) -> Result<(), SchedulerError> {
+        self.reachable()?;
+        let mut engine = self.engine();
+        for name in names {
+            engine.containers.remove(name);
+        }
+        Ok(())
+    }
+
+    async fn list(&self, app: Option<&str>) -> Result<Vec<Observed>, SchedulerError> {
+        self.reachable()?;
+        Ok(self
+            .engine()
+            .containers
+            .values()
+            .filter(|s| app.is_none_or(|a| a == s.app))
+            .map(|s| Observed {
+                name: s.name.clone(),
+                app: s.app.clone(),
+                version: s.version,
+                proc_type: s.proc_type.clone(),
+                num: s.num,
+                state: ContainerState::Up,
+            })
+            .collect())
+    }
+
+    async fn run(&self, spec: &RunSpec) -> Result<RunOutput, SchedulerError> {
+        self.reachable()?;
+        self.engine().runs.push(spec.clone());
+        Ok(RunOutput {
+            exit_code: 0,
+            output: format!("ran {}\n", spec.command),
+        })
+    }
+
+    async fn logs(&self, app: &str, _lines: usize) -> Result<Vec<LogLine>, SchedulerError> {
+        self.reachable()?;
+        Ok(self
+            .engine()
+            .containers
+            .values()
+            .filter(|s| s.app == app)
+            .map(|s| LogLine {
+                at: deis_domain::timefmt::now(),
+                source: format!("{}.{}", s.proc_type, s.num),
+                text: format!("{} started", s.name),
+            })
+            .collect())
+    }
+}
+
+/// A fresh SQLite store in its own temporary directory (removed on drop of the guard).
+pub fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("deis.db").display());
+    let store = deis_store::DieselStore::open(&url, 8).expect("open sqlite store");
+    (Arc::new(store), dir)
+}
+
+/// The builder key test servers accept.
+pub const BUILDER_KEY: &str = "test-builder-key";
+
+/// A running API server for black-box tests.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The scheduler double behind the server.
+    pub scheduler: Arc<FakeScheduler>,
+    /// The store behind the server.
+    pub store: Arc<dyn Store>,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers `username` (password `pw-<username>`) and logs in; returns the token.
+    pub async fn user(&self, username: &str) -> String {
+        let form = [
+            ("username", username.to_owned()),
+            ("password", format!("pw-{username}")),
+            ("email", format!("{username}@example.com")),
+        ];
+        let res = self
+            .http
+            .post(self.url("/v1/auth/register"))
+            .form(&form)
+            .send()
+            .await
+            .expect("register");
+        assert_eq!(
+            res.status(),
+            201,
+            "register {username}: {}",
+            res.text().await.unwrap_or_default()
+        );
+        let form = [
+            ("username", username.to_owned()),
+            ("password", format!("pw-{username}")),
+        ];
+        let res = self
+            .http
+            .post(self.url("/v1/auth/login/"))
+            .form(&form)
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.expect("login json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// An authenticated request builder.
+    pub fn req(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .header("Authorization", format!("token {token}"))
+            .header("X-Deis-Version", "1.0")
+    }
+}
+
+/// Settings of test servers: cheap bcrypt, hooks enabled.
+pub fn api_settings() -> ApiSettings {
+    ApiSettings {
+        secret_key: "test-secret".into(),
+        token_lifetime: Duration::from_secs(3600),
+        bcrypt_cost: 4,
+        registration: Registration::Enabled,
+        builder_key: Some(BUILDER_KEY.into()),
+        body_limit: 64 * 1024,
+    }
+}
+
+/// Starts the real API over a fresh SQLite file and a [`FakeScheduler`] on port 0.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(api_settings()).await
+}
+
+/// Like [`spawn_app`] with other API settings.
+pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
+    let (store, dir) = sqlite_store();
+    let scheduler = Arc::new(FakeScheduler::default());
+    let platform = Platform::new(
+        store.clone(),
+        scheduler.clone(),
+        PlatformSettings::default(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let base = format!("http://{}", listener.local_addr().expect("local addr"));
+    let server = deis_api::run(listener, ApiState::new(platform, settings)).expect("server starts");
+    tokio::spawn(server);
+    TestApp {
+        base,
+        scheduler,
+        store,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
