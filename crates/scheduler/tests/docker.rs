@@ -1,0 +1,652 @@
+//! `DockerScheduler` against the real engine, with the `deis/test-app:latest` image that
+//! `cargo xtask test-image` builds (these tests build it themselves when it is missing).
+//!
+//! Every test works on its own app name and controller identity, so tests run in parallel
+//! and see only their own containers; a guard removes those containers and the images a
+//! test tagged, also when the test fails.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bollard::Docker;
+use bollard::models::RestartPolicyNameEnum;
+use bollard::query_parameters::InspectContainerOptions;
+use deis_domain::{ContainerSpec, ContainerState, RunSpec, Scheduler, SchedulerError};
+use deis_scheduler::{DockerScheduler, DockerSettings};
+
+const TEST_IMAGE: &str = "deis/test-app:latest";
+
+/// Builds the test image once per test binary if the engine does not have it yet, through
+/// the same code path as CI: `cargo xtask test-image` (in a target directory of its own,
+/// since the running `cargo test` holds the workspace's).
+fn ensure_test_image() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let ready = READY.get_or_init(|| {
+        let present = Command::new("docker")
+            .args(["image", "inspect", TEST_IMAGE])
+            .output()
+            .map_err(|e| format!("cannot run the docker CLI: {e}"))?;
+        if present.status.success() {
+            return Ok(());
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args(["run", "--quiet", "--package", "xtask", "--target-dir"])
+            .arg(root.join("target/xtask-for-tests"))
+            .args(["--", "test-image"])
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{TEST_IMAGE} is missing and `cargo xtask test-image` failed ({status})"
+            ))
+        }
+    });
+    if let Err(e) = ready {
+        panic!("{e}");
+    }
+}
+
+/// A name no other test (or earlier run) uses.
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{nanos:x}{n}", std::process::id())
+}
+
+/// One test's app: its scheduler, spec builders, and cleanup on drop.
+struct TestApp {
+    app: String,
+    identity: String,
+    scheduler: DockerScheduler,
+    /// Image tags to remove at the end.
+    images: Vec<String>,
+    /// Containers made behind the scheduler's back, to remove at the end.
+    foreign: Vec<String>,
+}
+
+impl TestApp {
+    fn new(prefix: &str) -> Self {
+        ensure_test_image();
+        let app = unique(prefix);
+        let identity = unique("deis-test");
+        let scheduler = DockerScheduler::new(DockerSettings {
+            identity: identity.clone(),
+            start_timeout: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(1),
+            ..DockerSettings::default()
+        });
+        Self {
+            app,
+            identity,
+            scheduler,
+            images: Vec::new(),
+            foreign: Vec::new(),
+        }
+    }
+
+    /// Tags the test image as this app's release `version` and returns the reference.
+    async fn release(&mut self, version: i64) -> String {
+        let image = format!("{}:v{version}", self.app);
+        self.scheduler
+            .publish(TEST_IMAGE, &image)
+            .await
+            .expect("publish the test image");
+        self.images.push(image.clone());
+        image
+    }
+
+    fn name(&self, version: i64, proc_type: &str, num: i64) -> String {
+        format!("{}_v{version}.{proc_type}.{num}", self.app)
+    }
+
+    fn spec(&self, image: &str, proc_type: &str, num: i64, command: Option<&str>) -> ContainerSpec {
+        let version = 1;
+        let mut env = BTreeMap::from([
+            ("DEIS_APP".to_owned(), self.app.clone()),
+            ("DEIS_RELEASE".to_owned(), format!("v{version}")),
+        ]);
+        if proc_type == "web" {
+            env.insert("PORT".to_owned(), "5000".to_owned());
+        }
+        ContainerSpec {
+            name: self.name(version, proc_type, num),
+            app: self.app.clone(),
+            version,
+            proc_type: proc_type.to_owned(),
+            num,
+            image: image.to_owned(),
+            command: command.map(str::to_owned),
+            env,
+            memory: Some("64M".to_owned()),
+            cpu_shares: Some(256),
+            tags: BTreeMap::new(),
+        }
+    }
+
+    fn run_spec(&self, image: &str, command: &str, timeout: Duration) -> RunSpec {
+        RunSpec {
+            name: self.name(1, "run", 1),
+            app: self.app.clone(),
+            version: 1,
+            num: 1,
+            image: image.to_owned(),
+            command: command.to_owned(),
+            env: BTreeMap::from([("DEIS_APP".to_owned(), self.app.clone())]),
+            timeout,
+        }
+    }
+
+    async fn states(&self) -> BTreeMap<String, ContainerState> {
+        self.scheduler
+            .list(Some(&self.app))
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|o| (o.name, o.state))
+            .collect()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let ours = Command::new("docker")
+            .args(["ps", "--all", "--quiet", "--filter"])
+            .arg(format!("label=deis.controller={}", self.identity))
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+            .unwrap_or_default();
+        let containers: Vec<&str> = ours
+            .split_whitespace()
+            .chain(self.foreign.iter().map(String::as_str))
+            .collect();
+        if !containers.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "--force"])
+                .args(&containers)
+                .output();
+        }
+        if !self.images.is_empty() {
+            let _ = Command::new("docker")
+                .arg("rmi")
+                .args(&self.images)
+                .output();
+        }
+    }
+}
+
+/// A client of our own for checking what the scheduler did.
+async fn engine() -> Docker {
+    Docker::connect_with_defaults()
+        .expect("docker client")
+        .negotiate_version()
+        .await
+        .expect("docker engine answers")
+}
+
+async fn container_id(docker: &Docker, name: &str) -> String {
+    docker
+        .inspect_container(name, None::<InspectContainerOptions>)
+        .await
+        .expect("inspect")
+        .id
+        .expect("container id")
+}
+
+fn failed_with(result: Result<impl std::fmt::Debug, SchedulerError>, needle: &str) {
+    match result {
+        Err(SchedulerError::Failed(message)) => {
+            assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+        }
+        other => panic!("expected Failed mentioning {needle:?}, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn publish_tags_the_source_and_refuses_a_missing_one() {
+    let mut t = TestApp::new("publish");
+    let image = t.release(1).await;
+    let docker = engine().await;
+    let tagged = docker.inspect_image(&image).await.expect("tagged image");
+    let source = docker
+        .inspect_image(TEST_IMAGE)
+        .await
+        .expect("source image");
+    assert_eq!(tagged.id, source.id);
+
+    let ghost = unique("ghost");
+    let result = t
+        .scheduler
+        .publish(&format!("{ghost}:v1"), &format!("{}:v2", t.app))
+        .await;
+    failed_with(result, &format!("image {ghost}:v1 not found"));
+}
+
+#[tokio::test]
+async fn start_runs_every_container_with_labels_env_and_limits() {
+    let mut t = TestApp::new("start");
+    let image = t.release(1).await;
+    let specs = vec![
+        t.spec(&image, "web", 1, None),
+        t.spec(&image, "web", 2, None),
+        t.spec(
+            &image,
+            "worker",
+            1,
+            Some("echo worker of $DEIS_APP; exec sleep 1000"),
+        ),
+    ];
+    let began = Instant::now();
+    t.scheduler.start(&specs).await.expect("start");
+    eprintln!("started 3 containers in {:?}", began.elapsed());
+
+    let observed = t.scheduler.list(Some(&t.app)).await.expect("list");
+    let seen: Vec<(&str, i64, ContainerState)> = observed
+        .iter()
+        .map(|o| (o.proc_type.as_str(), o.num, o.state))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("web", 1, ContainerState::Up),
+            ("web", 2, ContainerState::Up),
+            ("worker", 1, ContainerState::Up)
+        ]
+    );
+    assert!(observed.iter().all(|o| o.app == t.app && o.version == 1));
+
+    let docker = engine().await;
+    let web = docker
+        .inspect_container(&specs[0].name, None::<InspectContainerOptions>)
+        .await
+        .expect("inspect web.1");
+    let config = web.config.expect("config");
+    let env = config.env.expect("env");
+    assert!(env.contains(&format!("DEIS_APP={}", t.app)), "{env:?}");
+    assert!(env.contains(&"PORT=5000".to_owned()), "{env:?}");
+    let labels = config.labels.expect("labels");
+    assert_eq!(labels["deis.controller"], t.identity);
+    assert_eq!(labels["deis.app"], t.app);
+    assert_eq!(labels["deis.release"], "1");
+    assert_eq!(labels["deis.type"], "web");
+    assert_eq!(labels["deis.num"], "1");
+    let host = web.host_config.expect("host config");
+    assert_eq!(host.memory, Some(64 * 1024 * 1024));
+    assert_eq!(host.cpu_shares, Some(256));
+    assert_eq!(
+        host.restart_policy.and_then(|p| p.name),
+        Some(RestartPolicyNameEnum::UNLESS_STOPPED)
+    );
+    let worker = docker
+        .inspect_container(&specs[2].name, None::<InspectContainerOptions>)
+        .await
+        .expect("inspect worker.1");
+    let cmd = worker.config.and_then(|c| c.cmd).expect("cmd");
+    assert_eq!(cmd[..2], ["sh".to_owned(), "-c".to_owned()]);
+
+    // The default command got $PORT, the procfile line ran through the shell.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = t.scheduler.logs(&t.app, 100).await.expect("logs");
+        let has =
+            |source: &str, text: &str| lines.iter().any(|l| l.source == source && l.text == text);
+        if has("web.1", "test-app listening on 5000")
+            && has("worker.1", &format!("worker of {}", t.app))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected output missing: {lines:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn start_is_idempotent_and_fills_in_what_is_missing() {
+    let mut t = TestApp::new("again");
+    let image = t.release(1).await;
+    let specs = vec![
+        t.spec(&image, "web", 1, None),
+        t.spec(&image, "web", 2, None),
+    ];
+    t.scheduler.start(&specs).await.expect("first start");
+    let docker = engine().await;
+    let first = container_id(&docker, &specs[0].name).await;
+    let second = container_id(&docker, &specs[1].name).await;
+
+    t.scheduler.start(&specs).await.expect("start again");
+    assert_eq!(
+        container_id(&docker, &specs[0].name).await,
+        first,
+        "running one reused"
+    );
+    assert_eq!(
+        container_id(&docker, &specs[1].name).await,
+        second,
+        "running one reused"
+    );
+
+    // A reconcile after web.2 vanished, and after web.1 stopped: both come back.
+    t.scheduler
+        .remove(&[specs[1].name.clone()])
+        .await
+        .expect("remove web.2");
+    let stopped = Command::new("docker")
+        .args(["stop", "--time", "1", &specs[0].name])
+        .output()
+        .expect("docker stop");
+    assert!(stopped.status.success());
+    assert_eq!(t.states().await[&specs[0].name], ContainerState::Down);
+    t.scheduler
+        .start(&specs)
+        .await
+        .expect("start the missing ones");
+    let states = t.states().await;
+    assert_eq!(states.len(), 2);
+    assert!(
+        states.values().all(|s| *s == ContainerState::Up),
+        "{states:?}"
+    );
+    assert_ne!(
+        container_id(&docker, &specs[0].name).await,
+        first,
+        "stale one replaced"
+    );
+}
+
+#[tokio::test]
+async fn a_name_held_by_a_container_we_do_not_own_is_left_alone() {
+    let mut t = TestApp::new("foreign");
+    let image = t.release(1).await;
+    let spec = t.spec(&image, "web", 1, None);
+    let made = Command::new("docker")
+        .args(["create", "--name", &spec.name, TEST_IMAGE])
+        .output()
+        .expect("docker create");
+    assert!(made.status.success(), "{made:?}");
+    t.foreign.push(spec.name.clone());
+
+    failed_with(t.scheduler.start(&[spec.clone()]).await, "does not own");
+    let docker = engine().await;
+    let still = docker
+        .inspect_container(&spec.name, None::<InspectContainerOptions>)
+        .await
+        .expect("the foreign container still exists");
+    assert!(
+        still
+            .config
+            .and_then(|c| c.labels)
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn start_is_all_or_nothing() {
+    let mut t = TestApp::new("allornothing");
+    let image = t.release(1).await;
+
+    let ghost = format!("{}:v404", unique("ghost"));
+    let specs = vec![
+        t.spec(&image, "web", 1, None),
+        t.spec(&image, "web", 2, None),
+        t.spec(&ghost, "web", 3, None),
+    ];
+    failed_with(
+        t.scheduler.start(&specs).await,
+        &format!("image {ghost} not found"),
+    );
+    assert_eq!(
+        t.states().await,
+        BTreeMap::new(),
+        "the good ones were removed"
+    );
+
+    // A process that dies right away is a failure too, and its last words are quoted.
+    let specs = vec![
+        t.spec(&image, "web", 1, None),
+        t.spec(&image, "worker", 1, Some("echo cannot connect >&2; exit 3")),
+    ];
+    let began = Instant::now();
+    failed_with(t.scheduler.start(&specs).await, "exited with code 3");
+    eprintln!(
+        "a crashing start failed and rolled back in {:?}",
+        began.elapsed()
+    );
+    assert_eq!(t.states().await, BTreeMap::new());
+
+    let mut bad = t.spec(&image, "web", 1, None);
+    bad.memory = Some("plenty".to_owned());
+    failed_with(t.scheduler.start(&[bad]).await, "invalid memory limit");
+    assert_eq!(t.states().await, BTreeMap::new());
+}
+
+#[tokio::test]
+async fn remove_is_idempotent() {
+    let mut t = TestApp::new("remove");
+    let image = t.release(1).await;
+    let specs = vec![
+        t.spec(&image, "web", 1, None),
+        t.spec(&image, "worker", 1, Some("exec sleep 1000")),
+    ];
+    t.scheduler.start(&specs).await.expect("start");
+    let mut names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    names.push(t.name(1, "web", 99));
+
+    let began = Instant::now();
+    t.scheduler.remove(&names).await.expect("remove");
+    eprintln!("removed 2 containers in {:?}", began.elapsed());
+    assert_eq!(t.states().await, BTreeMap::new());
+    t.scheduler.remove(&names).await.expect("remove again");
+    t.scheduler.remove(&[]).await.expect("remove nothing");
+}
+
+#[tokio::test]
+async fn run_returns_the_exit_code_and_output() {
+    let mut t = TestApp::new("run");
+    let image = t.release(1).await;
+    let out = t
+        .scheduler
+        .run(&t.run_spec(&image, "echo hi; exit 3", Duration::from_secs(30)))
+        .await
+        .expect("run");
+    assert_eq!((out.exit_code, out.output.as_str()), (3, "hi\n"));
+
+    let out = t
+        .scheduler
+        .run(&t.run_spec(
+            &image,
+            "echo out; echo err >&2; echo $DEIS_APP",
+            Duration::from_secs(30),
+        ))
+        .await
+        .expect("run");
+    assert_eq!(out.exit_code, 0);
+    // Both streams are captured; the engine reads them separately, so lines written to
+    // stdout and stderr in quick succession may swap places.
+    let mut lines: Vec<&str> = out.output.lines().collect();
+    lines.sort_unstable();
+    let mut expected = vec!["err", "out", t.app.as_str()];
+    expected.sort_unstable();
+    assert_eq!(lines, expected, "{:?}", out.output);
+    assert_eq!(
+        t.states().await,
+        BTreeMap::new(),
+        "run containers are removed"
+    );
+
+    let ghost = format!("{}:v1", unique("ghost"));
+    failed_with(
+        t.scheduler
+            .run(&t.run_spec(&ghost, "true", Duration::from_secs(5)))
+            .await,
+        &format!("image {ghost} not found"),
+    );
+}
+
+#[tokio::test]
+async fn run_is_killed_at_its_time_limit() {
+    let mut t = TestApp::new("timeout");
+    let image = t.release(1).await;
+    let began = Instant::now();
+    let out = t
+        .scheduler
+        .run(&t.run_spec(&image, "echo started; sleep 60", Duration::from_secs(1)))
+        .await
+        .expect("run");
+    let took = began.elapsed();
+    assert_eq!(out.exit_code, 124);
+    assert!(out.output.starts_with("started\n"), "{:?}", out.output);
+    assert!(
+        out.output.contains("killed after the time limit of 1s"),
+        "{:?}",
+        out.output
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert_eq!(
+        t.states().await,
+        BTreeMap::new(),
+        "the killed container is removed"
+    );
+}
+
+#[tokio::test]
+async fn logs_merge_the_app_processes_oldest_first() {
+    let mut t = TestApp::new("logs");
+    let image = t.release(1).await;
+    let specs = vec![
+        t.spec(&image, "worker", 1, Some("echo hello; exec sleep 1000")),
+        t.spec(
+            &image,
+            "worker",
+            2,
+            Some("echo one; echo two; exec sleep 1000"),
+        ),
+    ];
+    t.scheduler.start(&specs).await.expect("start");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines = t.scheduler.logs(&t.app, 10).await.expect("logs");
+        if lines.len() >= 3 || Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut seen: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l.source.as_str(), l.text.as_str()))
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [
+            ("worker.1", "hello"),
+            ("worker.2", "one"),
+            ("worker.2", "two")
+        ]
+    );
+    assert!(lines.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+
+    let last = t.scheduler.logs(&t.app, 1).await.expect("logs");
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0], lines[lines.len() - 1]);
+    assert!(t.scheduler.logs(&t.app, 0).await.expect("logs").is_empty());
+}
+
+#[tokio::test]
+async fn ten_containers_start_and_go_concurrently() {
+    let mut t = TestApp::new("ten");
+    let image = t.release(1).await;
+    let specs: Vec<ContainerSpec> = (1..=10).map(|n| t.spec(&image, "web", n, None)).collect();
+    let began = Instant::now();
+    t.scheduler.start(&specs).await.expect("start 10");
+    let started = began.elapsed();
+    let states = t.states().await;
+    assert_eq!(states.len(), 10);
+    assert!(
+        states.values().all(|s| *s == ContainerState::Up),
+        "{states:?}"
+    );
+
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let began = Instant::now();
+    t.scheduler.remove(&names).await.expect("remove 10");
+    eprintln!(
+        "10 containers: start {started:?}, remove {:?}",
+        began.elapsed()
+    );
+    assert_eq!(t.states().await, BTreeMap::new());
+}
+
+#[tokio::test]
+async fn an_unreachable_engine_is_unavailable_within_seconds() {
+    for host in ["unix:///nonexistent.sock", "tcp://127.0.0.1:1"] {
+        let settings = DockerSettings {
+            host: Some(host.to_owned()),
+            ..DockerSettings::default()
+        };
+        let began = Instant::now();
+        let scheduler = DockerScheduler::new(settings.clone());
+        let spec = RunSpec {
+            name: "nowhere_v1.run.1".to_owned(),
+            app: "nowhere".to_owned(),
+            version: 1,
+            num: 1,
+            image: TEST_IMAGE.to_owned(),
+            command: "true".to_owned(),
+            env: BTreeMap::new(),
+            timeout: Duration::from_secs(5),
+        };
+        let web = ContainerSpec {
+            name: "nowhere_v1.web.1".to_owned(),
+            app: "nowhere".to_owned(),
+            version: 1,
+            proc_type: "web".to_owned(),
+            num: 1,
+            image: TEST_IMAGE.to_owned(),
+            command: None,
+            env: BTreeMap::new(),
+            memory: None,
+            cpu_shares: None,
+            tags: BTreeMap::new(),
+        };
+        let results = [
+            scheduler.publish(TEST_IMAGE, "nowhere:v1").await.err(),
+            scheduler.start(&[web]).await.err(),
+            scheduler.list(None).await.err(),
+            scheduler
+                .remove(&["nowhere_v1.web.1".to_owned()])
+                .await
+                .err(),
+            scheduler.logs("nowhere", 10).await.err(),
+            scheduler.run(&spec).await.err(),
+            DockerScheduler::connect(settings).await.err(),
+        ];
+        for result in results {
+            assert!(
+                matches!(&result, Some(SchedulerError::Unavailable(m)) if m.contains("unreachable")),
+                "{host}: {result:?}"
+            );
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(5),
+            "{host}: took {:?}",
+            began.elapsed()
+        );
+    }
+}
