@@ -380,7 +380,10 @@ async fn a_name_held_by_a_container_we_do_not_own_is_left_alone() {
     assert!(made.status.success(), "{made:?}");
     t.foreign.push(spec.name.clone());
 
-    failed_with(t.scheduler.start(&[spec.clone()]).await, "does not own");
+    failed_with(
+        t.scheduler.start(std::slice::from_ref(&spec)).await,
+        "does not own",
+    );
     let docker = engine().await;
     let still = docker
         .inspect_container(&spec.name, None::<InspectContainerOptions>)
