@@ -1,0 +1,207 @@
+//! Connections: which backend a URL names, the pool, per-connection settings, migrations
+//! and write transactions.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use deis_domain::StoreError;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::migration::MigrationSource;
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
+use diesel::{Connection, SqliteConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::Fail;
+
+/// One connection to whichever backend the URL named; queries are written once against it.
+#[derive(diesel::MultiConnection)]
+pub(crate) enum DbConn {
+    /// A SQLite database file.
+    Sqlite(SqliteConnection),
+}
+
+/// The pool every store method draws from.
+pub(crate) type DbPool = Pool<Manager>;
+
+/// The backend type queries are built for.
+pub(crate) type Db = MultiBackend;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+
+/// How long a caller waits for a pooled connection before the store reports `Unavailable`.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Statements run on every new SQLite connection: concurrent readers beside one writer,
+/// waiting for the write lock instead of failing, enforced foreign keys.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+
+/// The database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A SQLite file at this path.
+    Sqlite(PathBuf),
+}
+
+impl Target {
+    /// Reads `sqlite://PATH`, `sqlite:PATH` or a bare path.
+    pub(crate) fn parse(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Err(StoreError::Backend(
+                "PostgreSQL URLs are not supported by this build".to_owned(),
+            ));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() {
+            return Err(StoreError::Backend(format!("no database path in {url:?}")));
+        }
+        Ok(Self::Sqlite(PathBuf::from(path)))
+    }
+
+    /// Makes sure the database can be created: the parent folder of a SQLite file exists.
+    fn prepare(&self) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(path) => match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+                    .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display()))),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    fn establish(&self) -> diesel::ConnectionResult<DbConn> {
+        match self {
+            Self::Sqlite(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    diesel::ConnectionError::InvalidConnectionUrl(format!(
+                        "{} is not valid UTF-8",
+                        path.display()
+                    ))
+                })?;
+                SqliteConnection::establish(path).map(DbConn::Sqlite)
+            }
+        }
+    }
+}
+
+/// Opens connections to one [`Target`] (the variant is chosen by the URL, never guessed).
+#[derive(Debug)]
+pub(crate) struct Manager {
+    target: Target,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        self.target
+            .establish()
+            .map_err(diesel::r2d2::Error::ConnectionError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Applies the per-connection settings of the backend.
+#[derive(Debug)]
+struct Settings;
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Settings {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            DbConn::Sqlite(c) => c
+                .batch_execute(SQLITE_PRAGMAS)
+                .map_err(diesel::r2d2::Error::QueryError),
+        }
+    }
+}
+
+/// Builds a pool of `size` connections to `target`.
+pub(crate) fn pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
+    target.prepare()?;
+    Pool::builder()
+        .max_size(size.max(1))
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .connection_customizer(Box::new(Settings))
+        .build(Manager {
+            target: target.clone(),
+        })
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
+/// Runs the migrations not yet applied; returns their names, oldest first.
+pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
+    let source = match conn {
+        DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
+    };
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
+        StoreError::Backend(format!("migration failed: {e}"))
+    };
+    let known =
+        MigrationSource::<<DbConn as Connection>::Backend>::migrations(&source).map_err(failed)?;
+    let applied = conn.run_pending_migrations(source).map_err(failed)?;
+    Ok(applied
+        .iter()
+        .map(|version| {
+            known
+                .iter()
+                .map(|m| m.name())
+                .find(|name| name.version() == *version)
+                .map_or_else(|| version.to_string(), |name| name.to_string())
+        })
+        .collect())
+}
+
+/// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken
+/// up front, so a transaction that reads before it writes waits for other writers (busy timeout)
+/// instead of failing when it tries to upgrade.
+pub(crate) fn write_tx<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, Fail>,
+) -> Result<T, Fail> {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            DbConn::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            DbConn::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_name_sqlite_files() {
+        let file = |p: &str| Some(Target::Sqlite(PathBuf::from(p)));
+        let parse = |url: &str| Target::parse(url).ok();
+        assert_eq!(
+            parse("sqlite:///var/lib/deis/db.sqlite3"),
+            file("/var/lib/deis/db.sqlite3")
+        );
+        assert_eq!(parse("sqlite://data/db.sqlite3"), file("data/db.sqlite3"));
+        assert_eq!(parse("sqlite:data/db.sqlite3"), file("data/db.sqlite3"));
+        assert_eq!(parse("/tmp/x.db"), file("/tmp/x.db"));
+        assert!(matches!(
+            Target::parse("sqlite://"),
+            Err(StoreError::Backend(_))
+        ));
+    }
+}

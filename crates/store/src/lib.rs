@@ -1,0 +1,28 @@
+//! The durable state of the controller: the `Store` port of `deis-domain` implemented with
+//! diesel over an r2d2 pool, on SQLite (a file, the default).
+//!
+//! This crate owns the schema (`schema.rs`, embedded migrations under `migrations/`), the rows
+//! and their conversions to domain entities, the transactions that make each use-case step
+//! atomic, and the per-app locks. It must not know HTTP, JSON wire shapes, authentication or
+//! Docker: callers hand it domain values and get domain values back, and no diesel type or
+//! error leaves it.
+//!
+//! Every `Store` method runs its diesel work on tokio's blocking pool. Failures become
+//! [`StoreError`](deis_domain::StoreError)s in one place (`error::classify`).
+
+mod apps;
+mod conn;
+mod containers;
+mod domains;
+mod error;
+mod events;
+mod keys;
+mod lock;
+mod page;
+mod releases;
+mod rows;
+mod schema;
+mod store;
+mod users;
+
+pub use store::{DieselStore, migrate};

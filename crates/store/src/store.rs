@@ -1,0 +1,334 @@
+//! [`DieselStore`]: the `Store` port over an r2d2 pool of diesel connections.
+
+use async_trait::async_trait;
+use deis_domain::store::{AppScope, StoreResult};
+use deis_domain::{
+    App, AppLock, Build, Config, Container, ContainerState, Domain, Event, Key, NewRelease,
+    NewUser, Page, PageSel, Push, Release, Store, StoreError, Structure, User,
+};
+use uuid::Uuid;
+
+use crate::conn::{DbConn, DbPool, Target, pool, run_migrations};
+use crate::error::Fail;
+use crate::lock::LocalLocks;
+use crate::{apps, containers, domains, events, keys, releases, users};
+
+/// The durable store of the controller: a pool of connections to one database.
+#[derive(Debug)]
+pub struct DieselStore {
+    pool: DbPool,
+    locks: LocalLocks,
+}
+
+/// Applies the migrations `url`'s database has not seen yet; returns their names, oldest first.
+///
+/// Blocks: call it from `main` or a blocking thread.
+pub fn migrate(url: &str) -> Result<Vec<String>, StoreError> {
+    let target = Target::parse(url)?;
+    let pool = pool(&target, 1)?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    run_migrations(&mut conn)
+}
+
+impl DieselStore {
+    /// Opens the database at `url` (`sqlite://PATH`, `sqlite:PATH` or a bare path) with a pool
+    /// of `pool_size` connections, creating the file and its folder if needed, and migrates it.
+    ///
+    /// Blocks: call it from `main` or a blocking thread.
+    pub fn open(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let target = Target::parse(url)?;
+        let pool = pool(&target, pool_size)?;
+        let mut conn = pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let applied = run_migrations(&mut conn)?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "database migrated");
+        }
+        Ok(Self {
+            pool,
+            locks: LocalLocks::default(),
+        })
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool, keeping the caller's span.
+    /// `what` names the record a `NotFound` is about.
+    async fn with_conn<T, E, F>(&self, what: &'static str, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        E: Into<Fail>,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&mut conn).map_err(|e| e.into().into_store_error(what))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for DieselStore {
+    async fn lock_app(&self, app: &str) -> StoreResult<Box<dyn AppLock>> {
+        Ok(Box::new(self.locks.lock(app).await))
+    }
+
+    async fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.with_conn("setting", move |c| {
+            events::setting_or_insert(c, &name, &value)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        self.with_conn("user", move |c| users::create(c, user))
+            .await
+    }
+
+    async fn user_by_id(&self, id: i64) -> StoreResult<User> {
+        self.with_conn("user", move |c| users::by_id(c, id)).await
+    }
+
+    async fn user_by_name(&self, username: &str) -> StoreResult<User> {
+        let username = username.to_owned();
+        self.with_conn("user", move |c| users::by_name(c, &username))
+            .await
+    }
+
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<User> {
+        let hash = password_hash.to_owned();
+        self.with_conn("user", move |c| users::set_password(c, user_id, &hash))
+            .await
+    }
+
+    async fn touch_login(&self, user_id: i64) -> StoreResult<()> {
+        self.with_conn("user", move |c| users::touch_login(c, user_id))
+            .await
+    }
+
+    async fn set_superuser(&self, username: &str, on: bool) -> StoreResult<()> {
+        let username = username.to_owned();
+        self.with_conn("user", move |c| users::set_superuser(c, &username, on))
+            .await
+    }
+
+    async fn list_admins(&self, page: PageSel) -> StoreResult<Page<User>> {
+        self.with_conn("user", move |c| users::admins(c, page))
+            .await
+    }
+
+    async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<String>> {
+        self.with_conn("user", move |c| users::delete(c, user_id))
+            .await
+    }
+
+    async fn create_app(
+        &self,
+        app: App,
+        config: Config,
+        release: Release,
+        events: Vec<String>,
+    ) -> StoreResult<()> {
+        self.with_conn("user", move |c| {
+            apps::create(c, &app, &config, &release, &events)
+        })
+        .await
+    }
+
+    async fn app(&self, id: &str) -> StoreResult<App> {
+        let id = id.to_owned();
+        self.with_conn("app", move |c| apps::get(c, &id)).await
+    }
+
+    async fn list_apps(&self, scope: AppScope, page: PageSel) -> StoreResult<Page<App>> {
+        self.with_conn("app", move |c| apps::list(c, &scope, page))
+            .await
+    }
+
+    async fn all_app_ids(&self) -> StoreResult<Vec<String>> {
+        self.with_conn("app", apps::all_ids).await
+    }
+
+    async fn delete_app(&self, id: &str) -> StoreResult<()> {
+        let id = id.to_owned();
+        self.with_conn("app", move |c| apps::delete(c, &id)).await
+    }
+
+    async fn is_collaborator(&self, app: &str, username: &str) -> StoreResult<bool> {
+        let (app, username) = (app.to_owned(), username.to_owned());
+        self.with_conn("app", move |c| apps::is_collaborator(c, &app, &username))
+            .await
+    }
+
+    async fn grant(&self, app: &str, username: &str, event: String) -> StoreResult<()> {
+        let (app, username) = (app.to_owned(), username.to_owned());
+        self.with_conn("user", move |c| apps::grant(c, &app, &username, event))
+            .await
+    }
+
+    async fn revoke(&self, app: &str, username: &str, event: String) -> StoreResult<()> {
+        let (app, username) = (app.to_owned(), username.to_owned());
+        self.with_conn("grant", move |c| apps::revoke(c, &app, &username, event))
+            .await
+    }
+
+    async fn collaborators(&self, app: &str) -> StoreResult<Vec<String>> {
+        let app = app.to_owned();
+        self.with_conn("app", move |c| apps::collaborators(c, &app))
+            .await
+    }
+
+    async fn latest_release(&self, app: &str) -> StoreResult<Release> {
+        let app = app.to_owned();
+        self.with_conn("release", move |c| releases::latest(c, &app))
+            .await
+    }
+
+    async fn release(&self, app: &str, version: i64) -> StoreResult<Release> {
+        let app = app.to_owned();
+        self.with_conn("release", move |c| releases::get(c, &app, version))
+            .await
+    }
+
+    async fn list_releases(&self, app: &str, page: PageSel) -> StoreResult<Page<Release>> {
+        let app = app.to_owned();
+        self.with_conn("release", move |c| releases::list(c, &app, page))
+            .await
+    }
+
+    async fn config(&self, uuid: Uuid) -> StoreResult<Config> {
+        self.with_conn("config", move |c| releases::config(c, uuid))
+            .await
+    }
+
+    async fn build(&self, app: &str, uuid: Uuid) -> StoreResult<Build> {
+        let app = app.to_owned();
+        self.with_conn("build", move |c| releases::build(c, &app, uuid))
+            .await
+    }
+
+    async fn list_builds(&self, app: &str, page: PageSel) -> StoreResult<Page<Build>> {
+        let app = app.to_owned();
+        self.with_conn("build", move |c| releases::builds(c, &app, page))
+            .await
+    }
+
+    async fn commit_release(&self, step: NewRelease) -> StoreResult<()> {
+        self.with_conn("app", move |c| releases::commit(c, &step))
+            .await
+    }
+
+    async fn withdraw_release(&self, step: NewRelease) -> StoreResult<()> {
+        self.with_conn("release", move |c| releases::withdraw(c, &step))
+            .await
+    }
+
+    async fn list_containers(
+        &self,
+        app: &str,
+        proc_type: Option<&str>,
+        page: PageSel,
+    ) -> StoreResult<Page<Container>> {
+        let app = app.to_owned();
+        let proc_type = proc_type.map(str::to_owned);
+        self.with_conn("container", move |c| {
+            containers::list(c, &app, proc_type.as_deref(), page)
+        })
+        .await
+    }
+
+    async fn containers(&self, app: &str) -> StoreResult<Vec<Container>> {
+        let app = app.to_owned();
+        self.with_conn("container", move |c| containers::all(c, &app))
+            .await
+    }
+
+    async fn commit_scale(
+        &self,
+        app: &str,
+        structure: &Structure,
+        add: &[Container],
+        remove: &[Container],
+        event: Option<String>,
+    ) -> StoreResult<()> {
+        let (app, structure) = (app.to_owned(), structure.clone());
+        let (add, remove) = (add.to_vec(), remove.to_vec());
+        self.with_conn("app", move |c| {
+            containers::scale(c, &app, &structure, &add, &remove, event)
+        })
+        .await
+    }
+
+    async fn set_states(&self, states: &[(Uuid, ContainerState)]) -> StoreResult<()> {
+        let states = states.to_vec();
+        self.with_conn("container", move |c| containers::set_states(c, &states))
+            .await
+    }
+
+    async fn add_domain(&self, domain: Domain, events: Vec<String>) -> StoreResult<()> {
+        self.with_conn("app", move |c| domains::add(c, &domain, &events))
+            .await
+    }
+
+    async fn list_domains(&self, app: &str, page: PageSel) -> StoreResult<Page<Domain>> {
+        let app = app.to_owned();
+        self.with_conn("domain", move |c| domains::list(c, &app, page))
+            .await
+    }
+
+    async fn remove_domain(&self, app: &str, domain: &str, events: Vec<String>) -> StoreResult<()> {
+        let (app, domain) = (app.to_owned(), domain.to_owned());
+        self.with_conn("domain", move |c| {
+            domains::remove(c, &app, &domain, &events)
+        })
+        .await
+    }
+
+    async fn add_key(&self, key: Key) -> StoreResult<()> {
+        self.with_conn("user", move |c| keys::add(c, &key)).await
+    }
+
+    async fn list_keys(&self, owner: &str, page: PageSel) -> StoreResult<Page<Key>> {
+        let owner = owner.to_owned();
+        self.with_conn("key", move |c| keys::list(c, &owner, page))
+            .await
+    }
+
+    async fn key(&self, owner: &str, id: &str) -> StoreResult<Key> {
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        self.with_conn("key", move |c| keys::get(c, &owner, &id))
+            .await
+    }
+
+    async fn remove_key(&self, owner: &str, id: &str) -> StoreResult<()> {
+        let (owner, id) = (owner.to_owned(), id.to_owned());
+        self.with_conn("key", move |c| keys::remove(c, &owner, &id))
+            .await
+    }
+
+    async fn add_push(&self, push: Push) -> StoreResult<()> {
+        self.with_conn("app", move |c| events::add_push(c, &push))
+            .await
+    }
+
+    async fn append_events(&self, app: &str, messages: Vec<String>) -> StoreResult<()> {
+        let app = app.to_owned();
+        self.with_conn("app", move |c| events::append(c, &app, &messages))
+            .await
+    }
+
+    async fn events(&self, app: &str, limit: u64) -> StoreResult<Vec<Event>> {
+        let app = app.to_owned();
+        self.with_conn("app", move |c| events::last(c, &app, limit))
+            .await
+    }
+}

@@ -1,0 +1,86 @@
+//! Events, pushes and settings.
+
+use std::sync::Arc;
+
+use deis_domain::Store;
+use deis_store::DieselStore;
+
+use crate::fixtures::{self, assert_conflict, assert_not_found};
+
+crate::backend_tests!(
+    events_are_the_last_ones_oldest_first,
+    pushes_are_stored_for_existing_apps,
+    a_setting_keeps_its_first_value,
+);
+
+async fn events_are_the_last_ones_oldest_first(store: Arc<DieselStore>) {
+    fixtures::user(&*store, "alice").await;
+    fixtures::app(&*store, "alpha", "alice").await;
+    fixtures::app(&*store, "beta", "alice").await;
+    let lines: Vec<String> = (1..=5).map(|i| format!("line {i}")).collect();
+    store.append_events("alpha", lines).await.expect("appended");
+    store
+        .append_events("beta", vec!["beta line".into()])
+        .await
+        .expect("appended");
+    store
+        .append_events("alpha", vec![])
+        .await
+        .expect("nothing to append");
+
+    let last3 = store.events("alpha", 3).await.expect("events");
+    let messages: Vec<&str> = last3.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(messages, ["line 3", "line 4", "line 5"]);
+    assert!(last3.iter().all(|e| e.app == "alpha"));
+    assert!(last3.windows(2).all(|w| w[0].at <= w[1].at));
+    let all = store.events("alpha", 100).await.expect("events");
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0].message, "alice created alpha");
+    assert!(store.events("alpha", 0).await.expect("none").is_empty());
+    assert_not_found(store.append_events("ghost", vec!["x".into()]).await, "app");
+}
+
+async fn pushes_are_stored_for_existing_apps(store: Arc<DieselStore>) {
+    fixtures::user(&*store, "alice").await;
+    fixtures::app(&*store, "alpha", "alice").await;
+    let push = fixtures::push("alpha", "alice");
+    store.add_push(push.clone()).await.expect("stored");
+    assert_conflict(store.add_push(push).await, "uuid");
+    assert_not_found(
+        store.add_push(fixtures::push("ghost", "alice")).await,
+        "app",
+    );
+}
+
+async fn a_setting_keeps_its_first_value(store: Arc<DieselStore>) {
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .setting_or_insert("jwt_key", &format!("key-{i}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut seen = vec![];
+    for task in tasks {
+        seen.push(task.await.expect("task").expect("setting"));
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "every caller sees one value: {seen:?}"
+    );
+    let kept = store
+        .setting_or_insert("jwt_key", "late")
+        .await
+        .expect("setting");
+    assert_eq!(kept, seen[0]);
+    assert_eq!(
+        store
+            .setting_or_insert("other", "v")
+            .await
+            .expect("setting"),
+        "v"
+    );
+}
