@@ -48,11 +48,6 @@ impl DockerScheduler {
             .map(drop)
             .map_err(classify)
     }
-
-    /// The settings this scheduler was built with.
-    pub fn settings(&self) -> &DockerSettings {
-        &self.settings
-    }
 }
 
 #[async_trait]

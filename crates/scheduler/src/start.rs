@@ -4,13 +4,15 @@
 //! all specs at once. A name that is already taken is either reused (ours, same labels,
 //! running) or replaced, so reconciling after a crash can simply start what is missing.
 //! When any spec fails, the others stop waiting and every container this call created is
-//! force-removed before the failure is returned.
+//! force-removed before the failure is returned. A call cancelled halfway (its future
+//! dropped) leaves what it made so far; the controller's reconcile removes or completes it.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
+use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, InspectContainerOptions, StartContainerOptions,
 };
@@ -59,9 +61,27 @@ pub(crate) async fn start(
     if specs.is_empty() {
         return Ok(());
     }
+    // Refuse what cannot work before touching the engine: nothing to roll back then.
+    let bodies = specs
+        .iter()
+        .map(|spec| config::long_running(&s.settings, spec).map_err(|e| about(&spec.name, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut names = HashSet::new();
+    if let Some(twice) = specs.iter().find(|spec| !names.insert(&spec.name)) {
+        return Err(SchedulerError::Failed(format!(
+            "{}: the same container is listed twice",
+            twice.name
+        )));
+    }
     let docker = s.engine.docker().await?;
     let abort = AtomicBool::new(false);
-    let outcomes = join_all(specs.iter().map(|spec| start_one(s, docker, spec, &abort))).await;
+    let outcomes = join_all(
+        specs
+            .iter()
+            .zip(bodies)
+            .map(|(spec, body)| start_one(s, docker, spec, body, &abort)),
+    )
+    .await;
 
     let mut created = Vec::new();
     let mut failures = Vec::new();
@@ -82,11 +102,11 @@ pub(crate) async fn start(
     if !left.is_empty() {
         summary.push_str(&format!(" (and could not remove {})", left.join(", ")));
     }
-    tracing::warn!(
+    tracing::info!(
         failed,
         total = specs.len(),
-        rolled_back = created.len() - left.len(),
-        "start failed; rolled back"
+        removed = created.len() - left.len(),
+        "start failed; removed the containers it had created"
     );
     Err(combine(&summary, failures))
 }
@@ -96,9 +116,10 @@ async fn start_one(
     s: &DockerScheduler,
     docker: &Docker,
     spec: &ContainerSpec,
+    body: ContainerCreateBody,
     abort: &AtomicBool,
 ) -> Outcome {
-    let created = match create(s, docker, spec).await {
+    let created = match create(s, docker, spec, body).await {
         Ok(Created::Reused) => {
             return Outcome {
                 created: false,
@@ -130,8 +151,8 @@ async fn create(
     s: &DockerScheduler,
     docker: &Docker,
     spec: &ContainerSpec,
+    body: ContainerCreateBody,
 ) -> Result<Created, SchedulerError> {
-    let body = config::long_running(&s.settings, spec).map_err(|e| about(&spec.name, e))?;
     let options = CreateContainerOptionsBuilder::new()
         .name(&spec.name)
         .build();

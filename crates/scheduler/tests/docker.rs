@@ -435,6 +435,8 @@ async fn start_is_all_or_nothing() {
     let mut bad = t.spec(&image, "web", 1, None);
     bad.memory = Some("plenty".to_owned());
     failed_with(t.scheduler.start(&[bad]).await, "invalid memory limit");
+    let web = t.spec(&image, "web", 1, None);
+    failed_with(t.scheduler.start(&[web.clone(), web]).await, "listed twice");
     assert_eq!(t.states().await, BTreeMap::new());
 }
 
