@@ -655,3 +655,39 @@ async fn an_unreachable_engine_is_unavailable_within_seconds() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_crashed_process_comes_back() {
+    let mut t = TestApp::new("crash");
+    let image = t.release(1).await;
+    let spec = t.spec(
+        &image,
+        "worker",
+        1,
+        Some("echo up; trap 'exit 3' TERM; sleep 1000 & wait"),
+    );
+    t.scheduler
+        .start(std::slice::from_ref(&spec))
+        .await
+        .expect("start");
+    let crashed = Command::new("docker")
+        .args(["exec", &spec.name, "kill", "1"])
+        .output()
+        .expect("docker exec");
+    assert!(crashed.status.success(), "{crashed:?}");
+
+    let docker = engine().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = docker
+            .inspect_container(&spec.name, None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        let restarted = info.restart_count.unwrap_or(0) >= 1;
+        if restarted && t.states().await[&spec.name] == ContainerState::Up {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not restarted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
