@@ -128,8 +128,7 @@ pub fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
     let progress = Progress::start("Creating build... ", ctx.json);
     let reply = client.post(&["apps", &app, "builds"], &Value::Object(body), &[201])?;
     progress.done(&format!("done, v{}", reply.release_label()));
-    ctx.emit(&reply.json()?);
-    Ok(())
+    ctx.emit_reply(&reply)
 }
 
 #[cfg(test)]

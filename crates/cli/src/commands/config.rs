@@ -159,10 +159,7 @@ fn read_env_file(path: &PathBuf) -> Result<Map<String, Value>> {
     }
     Ok(entries
         .into_iter()
-        .map(|(k, v)| {
-            let value = kv::coerce(&v);
-            (k, value)
-        })
+        .map(|(k, v)| (k, kv::coerce(&v)))
         .collect())
 }
 

@@ -47,8 +47,7 @@ pub fn add(ctx: &mut Ctx, a: DomainArgs) -> Result<()> {
         &[201],
     )?;
     progress.done("done");
-    ctx.emit(&reply.json()?);
-    Ok(())
+    ctx.emit_reply(&reply)
 }
 
 /// `deis domains:remove <domain>`.

@@ -174,8 +174,7 @@ pub fn add(ctx: &mut Ctx, a: AddArgs) -> Result<()> {
     let progress = Progress::start(&format!("Uploading {} to deis... ", key.id), ctx.json);
     let reply = client.post(&["keys"], &body, &[201])?;
     progress.done("done");
-    ctx.emit(&reply.json()?);
-    Ok(())
+    ctx.emit_reply(&reply)
 }
 
 /// `deis keys:remove <id>`.

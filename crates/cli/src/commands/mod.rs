@@ -17,7 +17,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::cli::{Command, SHORTCUTS};
-use crate::client::Client;
+use crate::client::{Client, Reply};
 use crate::error::Result;
 use crate::git;
 use crate::output;
@@ -73,6 +73,15 @@ impl Ctx {
         if self.json {
             output::print_json(value);
         }
+    }
+
+    /// Prints the controller's JSON answer when `--json` was asked for (decoding it only
+    /// then, so that an empty body never fails a human-layout command).
+    pub fn emit_reply(&self, reply: &Reply) -> Result<()> {
+        if self.json {
+            output::print_json(&reply.json()?);
+        }
+        Ok(())
     }
 }
 
