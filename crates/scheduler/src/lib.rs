@@ -4,7 +4,8 @@
 //! labels that let the controller find its own containers again, environment, limits,
 //! restart policy, one-off runs and log collection. It talks to the engine and to nothing
 //! else: it knows no HTTP layer and no database, and bollard's types and errors never leave
-//! it (every engine failure becomes a [`deis_domain::SchedulerError`] in the private `engine` module).
+//! it (the private `engine` module turns every engine failure into a
+//! [`deis_domain::SchedulerError`]).
 //!
 //! Every engine request is bounded in time, so an unreachable engine turns into
 //! `SchedulerError::Unavailable` within seconds instead of a hung request. Calls on many

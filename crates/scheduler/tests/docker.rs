@@ -691,3 +691,32 @@ async fn a_crashed_process_comes_back() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn a_command_replaces_the_image_entrypoint() {
+    let mut t = TestApp::new("entrypoint");
+    let image = format!("{}:v1", t.app);
+    let mut build = Command::new("docker")
+        .args(["build", "--quiet", "--tag", &image, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("docker build");
+    let recipe = format!("FROM {TEST_IMAGE}\nENTRYPOINT [\"/bin/false\"]\n");
+    std::io::Write::write_all(&mut build.stdin.take().expect("stdin"), recipe.as_bytes())
+        .expect("write the recipe");
+    assert!(build.wait().expect("docker build").success());
+    t.images.push(image.clone());
+
+    let out = t
+        .scheduler
+        .run(&t.run_spec(&image, "echo via the shell", Duration::from_secs(30)))
+        .await
+        .expect("run");
+    assert_eq!((out.exit_code, out.output.as_str()), (0, "via the shell\n"));
+    let worker = t.spec(&image, "worker", 1, Some("exec sleep 1000"));
+    t.scheduler
+        .start(std::slice::from_ref(&worker))
+        .await
+        .expect("a procfile command runs despite the entrypoint");
+}
