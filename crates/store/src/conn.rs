@@ -8,7 +8,8 @@ use deis_domain::StoreError;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::migration::MigrationSource;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
-use diesel::{Connection, SqliteConnection};
+use diesel::result::QueryResult;
+use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::Fail;
@@ -16,6 +17,8 @@ use crate::error::Fail;
 /// One connection to whichever backend the URL named; queries are written once against it.
 #[derive(diesel::MultiConnection)]
 pub(crate) enum DbConn {
+    /// A PostgreSQL server.
+    Pg(PgConnection),
     /// A SQLite database file.
     Sqlite(SqliteConnection),
 }
@@ -27,29 +30,31 @@ pub(crate) type DbPool = Pool<Manager>;
 pub(crate) type Db = MultiBackend;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 
 /// How long a caller waits for a pooled connection before the store reports `Unavailable`.
 const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Statements run on every new SQLite connection: concurrent readers beside one writer,
 /// waiting for the write lock instead of failing, enforced foreign keys.
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+/// The busy timeout comes first, so that switching to WAL waits for a concurrent opener too.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 /// The database a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Target {
+    /// A PostgreSQL server and database, as a libpq URL.
+    Postgres(String),
     /// A SQLite file at this path.
     Sqlite(PathBuf),
 }
 
 impl Target {
-    /// Reads `sqlite://PATH`, `sqlite:PATH` or a bare path.
+    /// Reads `postgres://...` / `postgresql://...`, `sqlite://PATH`, `sqlite:PATH` or a bare path.
     pub(crate) fn parse(url: &str) -> Result<Self, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            return Err(StoreError::Backend(
-                "PostgreSQL URLs are not supported by this build".to_owned(),
-            ));
+            return Ok(Self::Postgres(url.to_owned()));
         }
         let path = url
             .strip_prefix("sqlite://")
@@ -69,6 +74,7 @@ impl Target {
                     .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display()))),
                 _ => Ok(()),
             },
+            Self::Postgres(_) => Ok(()),
         }
     }
 
@@ -83,6 +89,7 @@ impl Target {
                 })?;
                 SqliteConnection::establish(path).map(DbConn::Sqlite)
             }
+            Self::Postgres(url) => PgConnection::establish(url).map(DbConn::Pg),
         }
     }
 }
@@ -122,15 +129,26 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Settings {
             DbConn::Sqlite(c) => c
                 .batch_execute(SQLITE_PRAGMAS)
                 .map_err(diesel::r2d2::Error::QueryError),
+            DbConn::Pg(_) => Ok(()),
         }
     }
 }
 
-/// Builds a pool of `size` connections to `target`.
+/// Builds a pool of `size` connections to `target`, all opened now.
 pub(crate) fn pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
+    build_pool(target, size, None)
+}
+
+/// Builds a pool of up to `size` connections to `target`, opened when first needed.
+pub(crate) fn lazy_pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
+    build_pool(target, size, Some(0))
+}
+
+fn build_pool(target: &Target, size: u32, min_idle: Option<u32>) -> Result<DbPool, StoreError> {
     target.prepare()?;
     Pool::builder()
         .max_size(size.max(1))
+        .min_idle(min_idle)
         .connection_timeout(CHECKOUT_TIMEOUT)
         .connection_customizer(Box::new(Settings))
         .build(Manager {
@@ -143,6 +161,7 @@ pub(crate) fn pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
 pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
     let source = match conn {
         DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
+        DbConn::Pg(_) => POSTGRES_MIGRATIONS,
     };
     let failed = |e: Box<dyn std::error::Error + Send + Sync>| {
         StoreError::Backend(format!("migration failed: {e}"))
@@ -164,13 +183,15 @@ pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StoreErro
 
 /// Runs `f` in a write transaction. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken
 /// up front, so a transaction that reads before it writes waits for other writers (busy timeout)
-/// instead of failing when it tries to upgrade.
+/// instead of failing when it tries to upgrade. On PostgreSQL it is a plain `BEGIN` (read
+/// committed); steps that must see a stable table lock it explicitly ([`lock_users`]).
 pub(crate) fn write_tx<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, Fail>,
 ) -> Result<T, Fail> {
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
     }
     match f(conn) {
         Ok(value) => {
@@ -181,6 +202,16 @@ pub(crate) fn write_tx<T>(
             DbConn::rollback_transaction(conn)?;
             Err(e)
         }
+    }
+}
+
+/// Inside a write transaction: keeps other registrations out until it ends, so that "is there
+/// an active superuser?" stays true or false until this one is inserted. SQLite's
+/// `BEGIN IMMEDIATE` already did that; PostgreSQL takes a self-conflicting table lock.
+pub(crate) fn lock_users(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(_) => Ok(()),
+        DbConn::Pg(c) => c.batch_execute("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"),
     }
 }
 

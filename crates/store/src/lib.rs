@@ -1,5 +1,6 @@
 //! The durable state of the controller: the `Store` port of `deis-domain` implemented with
-//! diesel over an r2d2 pool, on SQLite (a file, the default).
+//! diesel over an r2d2 pool, on SQLite (a file, the default) or PostgreSQL (one code path: a
+//! `diesel::MultiConnection` over both).
 //!
 //! This crate owns the schema (`schema.rs`, embedded migrations under `migrations/`), the rows
 //! and their conversions to domain entities, the transactions that make each use-case step

@@ -8,9 +8,9 @@ use deis_domain::{
 };
 use uuid::Uuid;
 
-use crate::conn::{DbConn, DbPool, Target, pool, run_migrations};
+use crate::conn::{DbConn, DbPool, Target, lazy_pool, pool, run_migrations};
 use crate::error::Fail;
-use crate::lock::LocalLocks;
+use crate::lock::{LocalLocks, lock_shared};
 use crate::{apps, containers, domains, events, keys, releases, users};
 
 /// The durable store of the controller: a pool of connections to one database.
@@ -18,6 +18,8 @@ use crate::{apps, containers, domains, events, keys, releases, users};
 pub struct DieselStore {
     pool: DbPool,
     locks: LocalLocks,
+    /// PostgreSQL only: connections that hold advisory app locks.
+    lock_pool: Option<DbPool>,
 }
 
 /// Applies the migrations `url`'s database has not seen yet; returns their names, oldest first.
@@ -33,13 +35,20 @@ pub fn migrate(url: &str) -> Result<Vec<String>, StoreError> {
 }
 
 impl DieselStore {
-    /// Opens the database at `url` (`sqlite://PATH`, `sqlite:PATH` or a bare path) with a pool
-    /// of `pool_size` connections, creating the file and its folder if needed, and migrates it.
+    /// Opens the database at `url` with a pool of `pool_size` connections and migrates it.
+    ///
+    /// `postgres://...` (or `postgresql://...`) selects PostgreSQL; `sqlite://PATH`,
+    /// `sqlite:PATH` or a bare path selects a SQLite file, created with its folder if needed.
+    /// On PostgreSQL, app locks use up to `pool_size` further connections, opened on demand.
     ///
     /// Blocks: call it from `main` or a blocking thread.
     pub fn open(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let target = Target::parse(url)?;
         let pool = pool(&target, pool_size)?;
+        let lock_pool = match target {
+            Target::Postgres(_) => Some(lazy_pool(&target, pool_size)?),
+            Target::Sqlite(_) => None,
+        };
         let mut conn = pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
@@ -50,6 +59,7 @@ impl DieselStore {
         Ok(Self {
             pool,
             locks: LocalLocks::default(),
+            lock_pool,
         })
     }
 
@@ -78,7 +88,10 @@ impl DieselStore {
 #[async_trait]
 impl Store for DieselStore {
     async fn lock_app(&self, app: &str) -> StoreResult<Box<dyn AppLock>> {
-        Ok(Box::new(self.locks.lock(app).await))
+        match &self.lock_pool {
+            Some(lock_pool) => Ok(Box::new(lock_shared(&self.locks, lock_pool, app).await?)),
+            None => Ok(Box::new(self.locks.lock(app).await)),
+        }
     }
 
     async fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String> {

@@ -6,7 +6,7 @@ use diesel::dsl::exists;
 use diesel::prelude::*;
 use diesel::result::Error;
 
-use crate::conn::{DbConn, write_tx};
+use crate::conn::{DbConn, lock_users, write_tx};
 use crate::error::{Fail, found};
 use crate::page::{LIMIT, Window};
 use crate::rows::{NewUserRow, UserRow};
@@ -16,6 +16,7 @@ use crate::schema::{apps, grants, keys, users};
 /// before the check, so two first registrations cannot both become superuser.
 pub(crate) fn create(conn: &mut DbConn, new: NewUser) -> Result<User, Fail> {
     write_tx(conn, |conn| {
+        lock_users(conn)?;
         let admin_exists: bool = diesel::select(exists(
             users::table
                 .filter(users::is_superuser.eq(true))

@@ -1,0 +1,12 @@
+DROP TABLE settings;
+DROP TABLE events;
+DROP TABLE grants;
+DROP TABLE pushes;
+DROP TABLE keys;
+DROP TABLE domains;
+DROP TABLE containers;
+DROP TABLE releases;
+DROP TABLE configs;
+DROP TABLE builds;
+DROP TABLE apps;
+DROP TABLE users;
