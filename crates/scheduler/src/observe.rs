@@ -1,10 +1,11 @@
 //! `list`: this controller's containers as the engine sees them.
 
-use bollard::models::{ContainerSummary, ContainerSummaryStateEnum};
-use bollard::query_parameters::ListContainersOptionsBuilder;
+use bollard::Docker;
+use bollard::models::{ContainerInspectResponse, ContainerSummary, ContainerSummaryStateEnum};
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use deis_domain::{ContainerState, Observed, SchedulerError};
 
-use crate::engine::{Engine, classify};
+use crate::engine::{Engine, about, classify, status};
 use crate::labels;
 
 /// Every container labelled with `identity` (and `app`, when given), in every state,
@@ -26,6 +27,43 @@ pub(crate) async fn list(
     let mut observed: Vec<Observed> = summaries.into_iter().filter_map(observed).collect();
     observed.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(observed)
+}
+
+/// One container's inspection, `None` when it does not exist.
+pub(crate) async fn inspect(
+    engine: &Engine,
+    docker: &Docker,
+    name: &str,
+) -> Result<Option<ContainerInspectResponse>, SchedulerError> {
+    match engine
+        .bounded(docker.inspect_container(name, None::<InspectContainerOptions>))
+        .await
+    {
+        Ok(info) => Ok(Some(info)),
+        Err(e) if status(&e) == Some(404) => Ok(None),
+        Err(e) => Err(about(name, classify(e))),
+    }
+}
+
+/// The value of one label of an inspected container.
+pub(crate) fn label<'a>(info: &'a ContainerInspectResponse, key: &str) -> Option<&'a str> {
+    info.config
+        .as_ref()
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(key))
+        .map(String::as_str)
+}
+
+/// Whether the container carries this controller's identity, so that we may replace it.
+pub(crate) fn is_ours(info: &ContainerInspectResponse, identity: &str) -> bool {
+    label(info, labels::CONTROLLER) == Some(identity)
+}
+
+/// The failure for a name held by a container of someone else, which is never touched.
+pub(crate) fn taken(name: &str) -> SchedulerError {
+    SchedulerError::Failed(format!(
+        "{name}: the name is taken by a container this controller does not own"
+    ))
 }
 
 /// The port's view of one engine container.

@@ -11,6 +11,7 @@ use deis_domain::{RunOutput, RunSpec, SchedulerError};
 use futures_util::StreamExt;
 
 use crate::engine::{Engine, classify, status};
+use crate::observe::{inspect, is_ours, taken};
 use crate::remove::force_remove;
 use crate::{DockerScheduler, config, logs};
 
@@ -60,6 +61,10 @@ async fn create(
         ))),
         Some(409) => {
             // A run that crashed with the controller left its container behind.
+            let existing = inspect(&s.engine, docker, &spec.name).await?;
+            if existing.is_some_and(|info| !is_ours(&info, &s.settings.identity)) {
+                return Err(taken(&spec.name));
+            }
             force_remove(&s.engine, docker, &spec.name).await?;
             attempt().await.map(|_| ()).map_err(classify)
         }

@@ -13,14 +13,13 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, StartContainerOptions,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOptions};
 use deis_domain::{ContainerSpec, SchedulerError};
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
 use crate::engine::{about, classify, combine, status};
+use crate::observe::{inspect, is_ours, label, taken};
 use crate::remove::{force_remove, force_remove_all};
 use crate::{DockerScheduler, config, labels, logs};
 
@@ -165,12 +164,9 @@ async fn create(
         Err(e) if status(&e) == Some(409) => {}
         Err(e) => return Err(create_error(spec, e)),
     }
-    if let Some(existing) = inspect(s, docker, &spec.name).await? {
-        if !is_ours(s, &existing) {
-            return Err(SchedulerError::Failed(format!(
-                "{}: the name is taken by a container this controller does not own",
-                spec.name
-            )));
+    if let Some(existing) = inspect(&s.engine, docker, &spec.name).await? {
+        if !is_ours(&existing, &s.settings.identity) {
+            return Err(taken(&spec.name));
         }
         if is_running(&existing) && has_labels_of(s, &existing, spec) {
             tracing::debug!(container = %spec.name, "already running; reused");
@@ -223,7 +219,7 @@ async fn await_running(
     let deadline = Instant::now() + s.settings.start_timeout;
     let mut seen_start: Option<String> = None;
     loop {
-        let info = inspect(s, docker, name).await?.ok_or_else(|| {
+        let info = inspect(&s.engine, docker, name).await?.ok_or_else(|| {
             SchedulerError::Failed(format!("{name}: removed while it was starting"))
         })?;
         let state = info.state.clone().unwrap_or_default();
@@ -270,35 +266,6 @@ async fn exited(
         message.push_str(&format!("; last output: {}", tail.trim()));
     }
     SchedulerError::Failed(message)
-}
-
-/// The container's inspection, `None` when it does not exist.
-async fn inspect(
-    s: &DockerScheduler,
-    docker: &Docker,
-    name: &str,
-) -> Result<Option<ContainerInspectResponse>, SchedulerError> {
-    match s
-        .engine
-        .bounded(docker.inspect_container(name, None::<InspectContainerOptions>))
-        .await
-    {
-        Ok(info) => Ok(Some(info)),
-        Err(e) if status(&e) == Some(404) => Ok(None),
-        Err(e) => Err(about(name, classify(e))),
-    }
-}
-
-fn label<'a>(info: &'a ContainerInspectResponse, key: &str) -> Option<&'a str> {
-    info.config
-        .as_ref()
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(key))
-        .map(String::as_str)
-}
-
-fn is_ours(s: &DockerScheduler, info: &ContainerInspectResponse) -> bool {
-    label(info, labels::CONTROLLER) == Some(s.settings.identity.as_str())
 }
 
 fn is_running(info: &ContainerInspectResponse) -> bool {

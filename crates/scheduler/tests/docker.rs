@@ -396,6 +396,22 @@ async fn a_name_held_by_a_container_we_do_not_own_is_left_alone() {
             .unwrap_or_default()
             .is_empty()
     );
+
+    let run = t.run_spec(&image, "true", Duration::from_secs(5));
+    let made = Command::new("docker")
+        .args(["create", "--name", &run.name, TEST_IMAGE])
+        .output()
+        .expect("docker create");
+    assert!(made.status.success(), "{made:?}");
+    t.foreign.push(run.name.clone());
+    failed_with(t.scheduler.run(&run).await, "does not own");
+    assert!(
+        docker
+            .inspect_container(&run.name, None::<InspectContainerOptions>)
+            .await
+            .is_ok(),
+        "the foreign run-named container still exists"
+    );
 }
 
 #[tokio::test]
