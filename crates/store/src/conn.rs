@@ -13,6 +13,7 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::Fail;
+use crate::lock::ADVISORY_NAMESPACE;
 
 /// One connection to whichever backend the URL named; queries are written once against it.
 #[derive(diesel::MultiConnection)]
@@ -158,6 +159,10 @@ fn build_pool(target: &Target, size: u32, min_idle: Option<u32>) -> Result<DbPoo
 }
 
 /// Runs the migrations not yet applied; returns their names, oldest first.
+///
+/// All of them run in one write transaction, serialized against other processes migrating
+/// the same database (SQLite's write lock; a PostgreSQL advisory lock), so replicas starting
+/// together apply each migration once.
 pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
     let source = match conn {
         DbConn::Sqlite(_) => SQLITE_MIGRATIONS,
@@ -168,15 +173,24 @@ pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StoreErro
     };
     let known =
         MigrationSource::<<DbConn as Connection>::Backend>::migrations(&source).map_err(failed)?;
-    let applied = conn.run_pending_migrations(source).map_err(failed)?;
+    let applied = write_tx(conn, |conn| {
+        if let DbConn::Pg(c) = conn {
+            c.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({ADVISORY_NAMESPACE}, 0)"
+            ))?;
+        }
+        let applied = conn.run_pending_migrations(source).map_err(failed)?;
+        Ok(applied.iter().map(ToString::to_string).collect::<Vec<_>>())
+    })
+    .map_err(|e| e.into_store_error("migration"))?;
     Ok(applied
         .iter()
         .map(|version| {
             known
                 .iter()
                 .map(|m| m.name())
-                .find(|name| name.version() == *version)
-                .map_or_else(|| version.to_string(), |name| name.to_string())
+                .find(|name| name.version().to_string() == *version)
+                .map_or_else(|| version.clone(), |name| name.to_string())
         })
         .collect())
 }

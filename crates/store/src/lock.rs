@@ -108,8 +108,9 @@ pub(crate) async fn lock_shared(
     .map_err(|e| StoreError::Backend(format!("lock task failed: {e}")))?
 }
 
-/// The first key of the controller's advisory locks ("DEIS"); the second is the app's hash.
-const ADVISORY_NAMESPACE: i32 = 0x4445_4953;
+/// The first key of the controller's PostgreSQL advisory locks ("DEIS"); the second is the
+/// app's hash, or 0 for migrations.
+pub(crate) const ADVISORY_NAMESPACE: i32 = 0x4445_4953;
 
 /// Waits for and takes the session-level advisory lock of `app` on a PostgreSQL connection.
 /// Other sessions, in this process or another, wait here until it is released.

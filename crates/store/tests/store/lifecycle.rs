@@ -65,3 +65,41 @@ async fn postgres_app_locks_hold_across_stores() {
     let taken = tokio::time::timeout(Duration::from_secs(5), other.lock_app("alpha")).await;
     assert!(taken.is_ok(), "released when the guard drops");
 }
+
+/// Replicas starting together on a fresh database: every one opens, the schema is made once.
+async fn concurrent_opens_migrate_once(url: String) {
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || DieselStore::open(&url, 2))
+        })
+        .collect();
+    let mut stores = vec![];
+    for open in opens {
+        stores.push(open.await.expect("task").expect("every replica opens"));
+    }
+    fixtures::user(&stores[0], "alice").await;
+    assert_eq!(
+        stores[3]
+            .user_by_name("alice")
+            .await
+            .expect("shared")
+            .username,
+        "alice"
+    );
+    assert!(migrate(&url).expect("migrated").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_concurrent_opens_migrate_once() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    concurrent_opens_migrate_once(format!("sqlite://{}", dir.path().join("x.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_opens_migrate_once() {
+    let Some(db) = TestDb::postgres_empty() else {
+        return;
+    };
+    concurrent_opens_migrate_once(db.url.clone()).await;
+}
