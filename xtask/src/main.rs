@@ -4,6 +4,10 @@
 //! caller's directory, and it knows nothing of the crates under `crates/`: it drives
 //! external tools (`docker`, `apt-get`) with the project's own files.
 
+mod bench;
+mod dist;
+mod postgres;
+mod test;
 mod test_image;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +29,18 @@ struct Cli {
 enum Task {
     /// Builds and tags the test application image (`deis/test-app:latest`) without a registry.
     TestImage(test_image::Args),
+    /// Runs the whole test suite with every service it needs (the README's test command).
+    Test(test::Args),
+    /// Applies the database migrations (`deis-controller migrate` with the same settings).
+    Migrate {
+        /// Arguments passed on to `deis-controller migrate` (e.g. `--config FILE`).
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Measures the API against a bare actix-web handler and prints the figures.
+    Bench(bench::Args),
+    /// Builds the release tarball and the controller's container image.
+    Dist(dist::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +48,13 @@ fn main() -> anyhow::Result<()> {
     let root = project_root();
     match cli.command {
         Task::TestImage(args) => test_image::run(&root, &args),
+        Task::Test(args) => test::run(&root, &args),
+        Task::Migrate { args } => run(Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["run", "--quiet", "-p", "deis-controller", "--", "migrate"])
+            .args(args)),
+        Task::Bench(args) => bench::run(&root, &args),
+        Task::Dist(args) => dist::run(&root, &args),
     }
 }
 

@@ -1,0 +1,313 @@
+//! `cargo xtask bench`: API throughput and latency against a bare actix-web handler, listing
+//! speed at 100 and 10,000 apps, and the controller's idle memory.
+//!
+//! Both servers are release builds on loopback; `wrk` (installed from Debian when missing)
+//! drives 16 connections. Rounds alternate bare / controller so that drift of a shared machine
+//! hits both alike; the medians are printed.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// Options of `cargo xtask bench`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Seconds of load per measurement.
+    #[arg(long, default_value_t = 8)]
+    seconds: u32,
+    /// Alternating rounds of bare handler and controller.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 16)]
+    connections: u32,
+    /// Apps in the large listing measurement.
+    #[arg(long, default_value_t = 10_000)]
+    many_apps: usize,
+}
+
+/// One wrk measurement.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+/// A child process killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_addr() -> anyhow::Result<String> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string())
+}
+
+fn wait_up(url: &str) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if ureq::get(url).call().is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("{url} did not come up")
+}
+
+fn ensure_wrk() -> anyhow::Result<()> {
+    if Command::new("wrk").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    let install = || {
+        crate::run(
+            Command::new("apt-get")
+                .args(["install", "-y", "wrk"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    if install().is_err() {
+        crate::run(Command::new("apt-get").arg("update"))?;
+        install()?;
+    }
+    Ok(())
+}
+
+/// Milliseconds from wrk's `12.34us` / `1.20ms` / `2.00s`.
+fn millis(text: &str) -> Option<f64> {
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
+fn wrk(url: &str, token: Option<&str>, args: &Args) -> anyhow::Result<Load> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t2",
+        &format!("-c{}", args.connections),
+        &format!("-d{}s", args.seconds),
+        "--latency",
+    ]);
+    if let Some(token) = token {
+        cmd.args(["-H", &format!("Authorization: token {token}")]);
+    }
+    let out = cmd.arg(url).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |prefix: &str| {
+        text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(prefix)
+                .map(|rest| rest.trim().to_owned())
+        })
+    };
+    if let Some(errors) = field("Non-2xx or 3xx responses:") {
+        bail!("{url} answered {errors} errors under load:\n{text}");
+    }
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .context("wrk printed no Requests/sec")?;
+    let p50 = field("50%")
+        .and_then(|v| millis(&v))
+        .context("wrk printed no 50%")?;
+    let p99 = field("99%")
+        .and_then(|v| millis(&v))
+        .context("wrk printed no 99%")?;
+    Ok(Load {
+        rps,
+        p50_ms: p50,
+        p99_ms: p99,
+    })
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmRSS")
+}
+
+struct Api {
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn post(&self, path: &str, body: &Value) -> anyhow::Result<()> {
+        ureq::post(&format!("{}{path}", self.base))
+            .header("Authorization", &format!("token {}", self.token))
+            .send_json(body)
+            .with_context(|| format!("POST {path}"))?;
+        Ok(())
+    }
+
+    fn create_apps(&self, from: usize, to: usize) -> anyhow::Result<()> {
+        for i in from..to {
+            self.post(
+                "/v1/apps",
+                &serde_json::json!({ "id": format!("bench-{i:05}") }),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn login(base: &str, username: &str) -> anyhow::Result<String> {
+    let form = [("username", username), ("password", "bench-password")];
+    ureq::post(&format!("{base}/v1/auth/register"))
+        .send_form(form)
+        .context("register")?;
+    let mut res = ureq::post(&format!("{base}/v1/auth/login/"))
+        .send_form(form)
+        .context("login")?;
+    let body: Value = res.body_mut().read_json().context("login body")?;
+    body["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("no token")
+}
+
+/// Builds both servers in release mode and prints the figures.
+pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
+    ensure_wrk()?;
+    crate::run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "deis-controller",
+    ]))?;
+    crate::run(Command::new(env!("CARGO")).current_dir(root).args([
+        "build",
+        "--release",
+        "-p",
+        "deis-api",
+        "--example",
+        "bare",
+    ]))?;
+    let data = tempfile::tempdir()?;
+    let bare_addr = free_addr()?;
+    let _bare = Server(
+        Command::new(root.join("target/release/examples/bare"))
+            .arg(&bare_addr)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting bare")?,
+    );
+    let api_addr = free_addr()?;
+    let controller = Command::new(root.join("target/release/deis-controller"))
+        .arg("serve")
+        .env("DEIS_BIND", &api_addr)
+        .env(
+            "DEIS_DATABASE_URL",
+            format!("sqlite://{}", data.path().join("deis.db").display()),
+        )
+        .env("DEIS_BCRYPT_COST", "4")
+        .env("DEIS_RECONCILE_INTERVAL", "0")
+        .env("DEIS_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .context("starting deis-controller")?;
+    let pid = controller.id();
+    let _controller = Server(controller);
+    let base = format!("http://{api_addr}");
+    wait_up(&format!("{base}/healthz"))?;
+    wait_up(&format!("http://{bare_addr}/v1/apps"))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_rss = rss_kib(pid)?;
+
+    login(&base, "bench-admin")?;
+    let api = Api {
+        token: login(&base, "bench")?,
+        base: base.clone(),
+    };
+    api.create_apps(0, 20)?;
+    let list = format!("{base}/v1/apps");
+    let bare_url = format!("http://{bare_addr}/v1/apps");
+    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    for round in 1..=args.rounds {
+        let b = wrk(&bare_url, None, args)?;
+        let o = wrk(&list, Some(&api.token), args)?;
+        println!(
+            "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms | GET /v1/apps (20 apps) {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms",
+            b.rps, b.p50_ms, b.p99_ms, o.rps, o.p50_ms, o.p99_ms
+        );
+        bare.push(b);
+        ours.push(o);
+    }
+    let m = |v: &[Load], f: fn(&Load) -> f64| median(v.iter().map(f).collect());
+    let (b_rps, o_rps) = (m(&bare, |l| l.rps), m(&ours, |l| l.rps));
+    let (b_p99, o_p99) = (m(&bare, |l| l.p99_ms), m(&ours, |l| l.p99_ms));
+    println!(
+        "\nmedians over {} rounds, {} connections, {} s each:",
+        args.rounds, args.connections, args.seconds
+    );
+    println!(
+        "  bare actix-web handler      {b_rps:>9.0} req/s  p50 {:.2} ms  p99 {b_p99:.2} ms",
+        m(&bare, |l| l.p50_ms)
+    );
+    println!(
+        "  GET /v1/apps (20 apps)      {o_rps:>9.0} req/s  p50 {:.2} ms  p99 {o_p99:.2} ms",
+        m(&ours, |l| l.p50_ms)
+    );
+    println!(
+        "  throughput ratio (ours/bare) {:.2}   p99 ratio (ours/bare) {:.2}",
+        o_rps / b_rps,
+        o_p99 / b_p99
+    );
+
+    api.create_apps(20, 100)?;
+    let hundred = wrk(&list, Some(&api.token), args)?;
+    let started = Instant::now();
+    api.create_apps(100, args.many_apps)?;
+    let create_secs = started.elapsed().as_secs_f64();
+    let many = wrk(&list, Some(&api.token), args)?;
+    let last = wrk(&format!("{list}?page=last"), Some(&api.token), args)?;
+    println!("\nlisting (first page of 100):");
+    println!(
+        "  100 apps       {:>9.0} req/s  p99 {:.2} ms",
+        hundred.rps, hundred.p99_ms
+    );
+    println!(
+        "  {} apps     {:>9.0} req/s  p99 {:.2} ms  (ratio to 100 apps {:.2})",
+        args.many_apps,
+        many.rps,
+        many.p99_ms,
+        many.rps / hundred.rps
+    );
+    println!(
+        "  {} apps, page=last {:>5.0} req/s  p99 {:.2} ms",
+        args.many_apps, last.rps, last.p99_ms
+    );
+    println!(
+        "  created {} apps in {create_secs:.1} s ({:.0} apps/s)",
+        args.many_apps - 100,
+        (args.many_apps - 100) as f64 / create_secs
+    );
+    println!(
+        "\ncontroller RSS: idle after start {:.1} MiB, after load {:.1} MiB",
+        idle_rss as f64 / 1024.0,
+        rss_kib(pid)? as f64 / 1024.0
+    );
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! `cargo xtask test`: everything the test suite needs, then the whole suite.
+//!
+//! Builds the test image, starts a throwaway PostgreSQL (installed from Debian when absent)
+//! and runs `cargo test --workspace` with `DEIS_TEST_POSTGRES_URL` pointing at it, so the store
+//! and API suites run against both backends and the scheduler's against the real engine.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::postgres::Postgres;
+
+/// Options of `cargo xtask test`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// Skip PostgreSQL (SQLite and Docker only).
+    #[arg(long)]
+    no_postgres: bool,
+    /// Extra arguments for `cargo test` (after `--`).
+    #[arg(last = true)]
+    cargo_args: Vec<String>,
+}
+
+/// Prepares the services and runs the suite.
+pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
+    crate::test_image::run(root, &crate::test_image::Args::default())?;
+    let postgres = if args.no_postgres {
+        None
+    } else {
+        Some(Postgres::start()?)
+    };
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(root)
+        .args(["test", "--workspace", "--all-targets"])
+        .args(&args.cargo_args);
+    if let Some(pg) = &postgres {
+        cmd.env("DEIS_TEST_POSTGRES_URL", &pg.url);
+    }
+    crate::run(&mut cmd)
+}
