@@ -2,12 +2,13 @@
 
 use deis_domain::timefmt::{now, to_micros};
 use deis_domain::{Build, Config, NewRelease, Page, PageSel, Release, StoreError};
+use diesel::dsl::max;
 use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::conn::{DbConn, write_tx};
 use crate::containers::{delete_containers, insert_containers};
-use crate::error::Fail;
+use crate::error::{Fail, found};
 use crate::events;
 use crate::page::{LIMIT, Window};
 use crate::rows::{BuildRow, ConfigRow, ReleaseRow};
@@ -94,9 +95,20 @@ fn touch_app(conn: &mut DbConn, app: &str) -> QueryResult<usize> {
 }
 
 /// Inserts the release with its new config and build, swaps the containers and logs the
-/// events, in one transaction. A taken version is `Conflict("version")`.
+/// events, in one transaction. A version other than the latest + 1 is `Conflict("version")`
+/// (the unique index on (app, version) catches what races past the check).
 pub(crate) fn commit(conn: &mut DbConn, step: &NewRelease) -> Result<(), Fail> {
     write_tx(conn, |conn| {
+        // Marking the app changed comes first: it finds a missing app, and on PostgreSQL the
+        // row lock it takes queues concurrent steps of the same app behind this one.
+        found(touch_app(conn, &step.release.app)?)?;
+        let latest: Option<i64> = releases::table
+            .filter(releases::app.eq(&step.release.app))
+            .select(max(releases::version))
+            .first(conn)?;
+        if step.release.version != latest.unwrap_or(0) + 1 {
+            return Err(StoreError::Conflict("version".to_owned()).into());
+        }
         if let Some(config) = &step.config {
             diesel::insert_into(configs::table)
                 .values(ConfigRow::try_from(config)?)
@@ -113,7 +125,6 @@ pub(crate) fn commit(conn: &mut DbConn, step: &NewRelease) -> Result<(), Fail> {
         delete_containers(conn, &step.retire)?;
         insert_containers(conn, &step.containers)?;
         events::append(conn, &step.release.app, &step.events)?;
-        touch_app(conn, &step.release.app)?;
         Ok(())
     })
 }

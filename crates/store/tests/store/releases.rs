@@ -87,6 +87,9 @@ async fn a_taken_version_is_a_conflict_and_stores_nothing(store: Arc<DieselStore
 
     let racing = fixtures::next_release(&v1, before.clone());
     assert_conflict(store.commit_release(racing.clone()).await, "version");
+    let mut skipping = fixtures::next_release(&first.release, before.clone());
+    skipping.release.version = 4;
+    assert_conflict(store.commit_release(skipping).await, "version");
     let config = racing.config.as_ref().expect("config").uuid;
     assert_not_found(store.config(config).await, "config");
     let build = racing.build.as_ref().expect("build").uuid;
