@@ -4,7 +4,6 @@ use deis_domain::timefmt::{now, to_micros};
 use deis_domain::{NewUser, Page, PageSel, User};
 use diesel::dsl::exists;
 use diesel::prelude::*;
-use diesel::result::Error;
 
 use crate::conn::{DbConn, lock_users, write_tx};
 use crate::error::{Fail, found};
@@ -70,9 +69,7 @@ pub(crate) fn set_password(conn: &mut DbConn, id: i64, hash: &str) -> Result<Use
                 users::token_generation.eq(users::token_generation + 1),
             ))
             .execute(conn)?;
-        if changed == 0 {
-            return Err(Error::NotFound.into());
-        }
+        found(changed)?;
         Ok(by_id(conn, id)?)
     })
 }
