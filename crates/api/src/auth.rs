@@ -134,27 +134,29 @@ impl FromRequest for Builder {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move {
-            let user = optional_user(&req).await?;
-            let key = req
-                .app_data::<web::Data<ApiState>>()
-                .and_then(|s| s.settings.builder_key.clone());
-            let sent = req
-                .headers()
-                .get("X-Deis-Builder-Auth")
-                .map(|v| v.as_bytes().to_vec());
-            let matches = match (key, sent) {
-                (Some(key), Some(sent)) if !key.is_empty() => {
-                    constant_time_eq(key.as_bytes(), &sent)
-                }
-                _ => false,
-            };
-            match (matches, user) {
-                (true, _) => Ok(Builder),
-                (false, None) => Err(ApiError::Unauthorized(NOT_PROVIDED)),
-                (false, Some(_)) => Err(ApiError::Domain(deis_domain::Error::Forbidden)),
-            }
-        })
+        Box::pin(async move { builder(&req).await })
+    }
+}
+
+/// Checks the builder's credentials: a token that is sent must be valid, and the
+/// `X-Deis-Builder-Auth` header must match (401 without a token, 403 with one).
+pub async fn builder(req: &HttpRequest) -> Result<Builder, ApiError> {
+    let user = optional_user(req).await?;
+    let key = req
+        .app_data::<web::Data<ApiState>>()
+        .and_then(|s| s.settings.builder_key.clone());
+    let sent = req
+        .headers()
+        .get("X-Deis-Builder-Auth")
+        .map(|v| v.as_bytes().to_vec());
+    let matches = match (key, sent) {
+        (Some(key), Some(sent)) if !key.is_empty() => constant_time_eq(key.as_bytes(), &sent),
+        _ => false,
+    };
+    match (matches, user) {
+        (true, _) => Ok(Builder),
+        (false, None) => Err(ApiError::Unauthorized(NOT_PROVIDED)),
+        (false, Some(_)) => Err(ApiError::Domain(deis_domain::Error::Forbidden)),
     }
 }
 

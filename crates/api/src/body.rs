@@ -1,4 +1,8 @@
 //! Request bodies: JSON, form-encoded or multipart, an empty body being an empty object.
+//!
+//! The extractor reads the body but keeps a failure (too large, unsupported type, malformed)
+//! until the handler asks for the value, so that authentication and the app lookup answer
+//! first, whatever order actix polls the extractors in (§1.2).
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -9,20 +13,48 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::state::ApiState;
 
-/// A parsed request body.
-#[derive(Debug, Clone)]
-pub struct Body(pub Value);
+/// How a body was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// Nothing, or whitespace only.
+    Empty,
+    /// `application/json`.
+    Json,
+    /// `application/x-www-form-urlencoded` or `multipart/form-data`.
+    Form,
+}
+
+/// A request body, parsed or the reason it could not be.
+#[derive(Debug)]
+pub struct Body {
+    parsed: Result<(Encoding, Value), ApiError>,
+}
 
 impl Body {
+    /// The parsed value, or the failure to read it.
+    pub fn value(self) -> Result<Value, ApiError> {
+        self.parsed.map(|(_, v)| v)
+    }
+
+    /// The parsed value and how it was sent.
+    pub fn encoded(self) -> Result<(Encoding, Value), ApiError> {
+        self.parsed
+    }
+
     /// The body as an object, or a 400 naming what was sent instead.
     pub fn object(self) -> Result<Map<String, Value>, ApiError> {
-        match self.0 {
-            Value::Object(map) => Ok(map),
-            other => Err(ApiError::BadRequest(format!(
-                "JSON parse error - expected an object, got {}",
-                kind(&other)
-            ))),
-        }
+        into_object(self.value()?)
+    }
+}
+
+/// A value as an object, or a 400 naming what was sent instead.
+pub fn into_object(value: Value) -> Result<Map<String, Value>, ApiError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ApiError::BadRequest(format!(
+            "JSON parse error - expected an object, got {}",
+            kind(&other)
+        ))),
     }
 }
 
@@ -81,11 +113,20 @@ fn multipart(boundary: &str, bytes: &[u8]) -> Result<Value, ApiError> {
 
 /// Parses raw bytes by content type.
 pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    parse_encoded(content_type, bytes).map(|(_, v)| v)
+}
+
+/// Parses raw bytes by content type, telling how they were encoded.
+pub fn parse_encoded(
+    content_type: Option<&str>,
+    bytes: &[u8],
+) -> Result<(Encoding, Value), ApiError> {
+    let empty = || Ok((Encoding::Empty, Value::Object(Map::new())));
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(Map::new()));
+        return empty();
     }
     let Some(content_type) = content_type.filter(|c| !c.trim().is_empty()) else {
-        return Ok(Value::Object(Map::new()));
+        return empty();
     };
     let mime = content_type
         .split(';')
@@ -95,8 +136,9 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError
         .to_ascii_lowercase();
     match mime.as_str() {
         "application/json" => serde_json::from_slice(bytes)
+            .map(|v| (Encoding::Json, v))
             .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}"))),
-        "application/x-www-form-urlencoded" => form(bytes),
+        "application/x-www-form-urlencoded" => form(bytes).map(|v| (Encoding::Form, v)),
         "multipart/form-data" => {
             let boundary = content_type
                 .split(';')
@@ -108,7 +150,7 @@ pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError
                 .ok_or_else(|| {
                     ApiError::BadRequest("Multipart form parse error - no boundary".into())
                 })?;
-            multipart(&boundary, bytes)
+            multipart(&boundary, bytes).map(|v| (Encoding::Form, v))
         }
         _ => Err(ApiError::UnsupportedMediaType(content_type.to_owned())),
     }
@@ -134,19 +176,24 @@ impl FromRequest for Body {
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            if declared.is_some_and(|n| n > limit) {
-                return Err(ApiError::TooLarge);
-            }
-            let mut bytes = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk
-                    .map_err(|e| ApiError::BadRequest(format!("could not read the body: {e}")))?;
-                if bytes.len() + chunk.len() > limit {
+            let parsed = async {
+                if declared.is_some_and(|n| n > limit) {
                     return Err(ApiError::TooLarge);
                 }
-                bytes.extend_from_slice(&chunk);
+                let mut bytes = web::BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| {
+                        ApiError::BadRequest(format!("could not read the body: {e}"))
+                    })?;
+                    if bytes.len() + chunk.len() > limit {
+                        return Err(ApiError::TooLarge);
+                    }
+                    bytes.extend_from_slice(&chunk);
+                }
+                parse_encoded(content_type.as_deref(), &bytes)
             }
-            parse(content_type.as_deref(), &bytes).map(Body)
+            .await;
+            Ok(Body { parsed })
         })
     }
 }

@@ -15,6 +15,7 @@ use std::net::TcpListener;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::{Either, ready};
@@ -27,17 +28,30 @@ pub use crate::state::{ApiSettings, ApiState, Registration};
 /// The API version this server speaks (`X-Deis-Version`).
 pub const API_VERSION: &str = "1.0";
 
-/// Answers methods a route does not serve: 401 first for anonymous callers of authenticated routes.
+/// Answers methods a route does not serve with 405, after the checks the route's own methods
+/// make first (§1.2): authentication, the builder key on hooks, the admin role on admin routes.
 async fn not_allowed(req: HttpRequest) -> HttpResponse {
-    let open = ["/v1/auth/register", "/v1/auth/login", "/healthz"].contains(&req.path())
-        || req.path().starts_with("/v1/hooks/");
-    match auth::optional_user(&req).await {
-        Err(e) => e.error_response(),
-        Ok(None) if !open => {
-            ApiError::Unauthorized("Authentication credentials were not provided.").error_response()
+    let path = req.path();
+    let method = ApiError::MethodNotAllowed(req.method().to_string());
+    let checked = if path == "/v1/auth/register" || path == "/healthz" {
+        Ok(())
+    } else if path == "/v1/auth/login" {
+        auth::optional_user(&req).await.map(drop)
+    } else if path.starts_with("/v1/hooks/") {
+        auth::builder(&req).await.map(drop)
+    } else {
+        match auth::optional_user(&req).await {
+            Err(e) => Err(e),
+            Ok(None) => Err(ApiError::Unauthorized(
+                "Authentication credentials were not provided.",
+            )),
+            Ok(Some(user)) if path.starts_with("/v1/admin/") && !user.is_superuser => {
+                Err(ApiError::Domain(deis_domain::Error::Forbidden))
+            }
+            Ok(Some(_)) => Ok(()),
         }
-        Ok(_) => ApiError::MethodNotAllowed(req.method().to_string()).error_response(),
-    }
+    };
+    checked.err().unwrap_or(method).error_response()
 }
 
 async fn no_route() -> HttpResponse {
@@ -158,11 +172,17 @@ pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
             .app_data(state.clone())
             .configure(routes)
             .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .wrap_fn(|req, srv| match version_mismatch(&req) {
+            .wrap_fn(|mut req, srv| match version_mismatch(&req) {
                 Some(res) => Either::Left(ready(Ok::<ServiceResponse<BoxBody>, actix_web::Error>(
                     req.into_response(res),
                 ))),
-                None => Either::Right(srv.call(req)),
+                None => {
+                    // HEAD is served like GET; the server drops the body of a HEAD answer.
+                    if req.method() == Method::HEAD {
+                        req.head_mut().method = Method::GET;
+                    }
+                    Either::Right(srv.call(req))
+                }
             })
     })
     .listen(listener)?

@@ -215,7 +215,8 @@ impl Platform {
             Some(v) => validate::structure(v)?,
         };
         match body.get("id") {
-            None | Some(Value::Null) => {
+            Some(Value::Null) => Err(Error::field("id", REQUIRED)),
+            None => {
                 for _ in 0..8 {
                     match self
                         .insert_app(user, random_app_id(), structure.clone())
@@ -849,6 +850,9 @@ impl Platform {
                 "[u'Must be greater than or equal to zero']".into(),
             ));
         }
+        if request.values().any(|n| *n > validate::MAX_SCALE) {
+            return Err(Error::Rejected(validate::too_many()));
+        }
         let _lock = self.store.lock_app(&app.id).await?;
         let app = self.store.app(&app.id).await?;
         let latest = self.store.latest_release(&app.id).await?;
@@ -909,7 +913,9 @@ impl Platform {
                 });
             }
             let surplus = usize::try_from(have - wanted).unwrap_or(0);
-            remove.extend(of_type.iter().rev().take(surplus).map(|c| (*c).clone()));
+            // The newest go, kept in creation order so that an undo puts them back in place.
+            let keep = of_type.len().saturating_sub(surplus);
+            remove.extend(of_type.iter().skip(keep).map(|c| (*c).clone()));
         }
         let structure = release::merge_structure(&app.structure, request);
         if add.is_empty() && remove.is_empty() && structure == app.structure {
@@ -952,7 +958,30 @@ impl Platform {
         if !remove.is_empty() {
             let names: Vec<String> = remove.iter().map(Container::name).collect();
             if let Err(e) = self.scheduler.remove(&names).await {
-                tracing::warn!(app = %app.id, error = %e, "scaled-down containers left for reconciliation");
+                // All or nothing: take back what this step started and put the record back
+                // as it was; whatever the engine still holds, reconciliation settles.
+                self.event(
+                    &app.id,
+                    format!("{}: aborting, failed to destroy some containers", app.id),
+                )
+                .await;
+                let started: Vec<String> = add.iter().map(Container::name).collect();
+                if !started.is_empty()
+                    && let Err(e) = self.scheduler.remove(&started).await
+                {
+                    tracing::warn!(app = %app.id, error = %e, "containers of a failed scale left for reconciliation");
+                }
+                if let Err(undo) = self
+                    .store
+                    .commit_scale(&app.id, &app.structure, &remove, &add, None)
+                    .await
+                {
+                    tracing::error!(app = %app.id, error = %undo, "could not undo a failed scale");
+                }
+                return Err(unavailable(
+                    "aborting, failed to destroy some containers",
+                    &e,
+                ));
             }
         }
         Ok(())

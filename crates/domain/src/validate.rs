@@ -30,6 +30,15 @@ static TAG_VALUE: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9_]+$"));
 /// The spec's "required" message.
 pub const REQUIRED: &str = "This field is required.";
 
+/// The most containers of one process type an app may ask for. The original had no bound;
+/// without one a single request for a huge count would exhaust the controller.
+pub const MAX_SCALE: i64 = 1000;
+
+/// The message for a count above [`MAX_SCALE`].
+pub fn too_many() -> String {
+    format!("Ensure this value is less than or equal to {MAX_SCALE}.")
+}
+
 /// Length check with Django's message.
 pub fn max_len(value: &str, max: usize) -> Result<(), String> {
     let n = value.chars().count();
@@ -252,6 +261,7 @@ pub fn structure(value: &Value) -> Result<Structure, Error> {
     let mut out = Structure::new();
     for (k, v) in &map {
         match scale_count(v) {
+            Some(n) if n > MAX_SCALE => return Err(Error::field("structure", too_many())),
             Some(n) if n >= 0 => {
                 out.insert(k.clone(), n);
             }

@@ -1,12 +1,11 @@
 //! Apps and everything scoped to one app: config, builds, releases, containers, actions.
 
-use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use deis_domain::{BuildInput, Error, validate};
 use serde_json::{Value, json};
 
 use crate::auth::Authed;
-use crate::body::Body;
+use crate::body::{Body, Encoding, into_object};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::page;
 use crate::state::ApiState;
@@ -78,10 +77,16 @@ pub async fn set_config(
     body: Body,
 ) -> ApiResult<HttpResponse> {
     state.platform.visible_app(&user, &id).await?;
-    let (config, release) = state
-        .platform
-        .set_config(&user, &id, &body.object()?)
-        .await?;
+    let body = match body.encoded()? {
+        // Form fields cannot carry `null` removals or typed values (§0.3: 400, not 500).
+        (Encoding::Form, _) => {
+            return Err(ApiError::BadRequest(
+                "Config changes must be sent as JSON (Content-Type: application/json)".into(),
+            ));
+        }
+        (_, value) => into_object(value)?,
+    };
+    let (config, release) = state.platform.set_config(&user, &id, &body).await?;
     Ok(HttpResponse::Created()
         .insert_header(("X-Deis-Release", release.version.to_string()))
         .json(config.view()))
@@ -237,7 +242,7 @@ pub async fn scale(
     id: Path1,
     body: Body,
 ) -> ApiResult<HttpResponse> {
-    let request = validate::scale_request(&body.0)
+    let request = validate::scale_request(&body.value()?)
         .ok_or_else(|| Error::Rejected("Invalid scaling format".into()))?;
     state.platform.scale(&user, &id, &request).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -251,7 +256,7 @@ pub async fn logs(
 ) -> ApiResult<HttpResponse> {
     match state.platform.logs(&user, &id).await? {
         Some(text) => Ok(HttpResponse::Ok()
-            .content_type(ContentType::plaintext())
+            .content_type("text/plain")
             .body(json!(text).to_string())),
         None => Ok(HttpResponse::NoContent().finish()),
     }
@@ -267,7 +272,7 @@ pub async fn run(
     state.platform.visible_app(&user, &id).await?;
     let out = state.platform.run(&user, &id, &body.object()?).await?;
     Ok(HttpResponse::Ok()
-        .content_type(ContentType::plaintext())
+        .content_type("text/plain")
         .body(json!([out.exit_code, out.output]).to_string()))
 }
 
