@@ -111,6 +111,17 @@ fn multipart(boundary: &str, bytes: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::Object(out))
 }
 
+/// Whether any string or object key in the value holds a NUL character, which no field can
+/// carry (environment, command lines, names) and some databases refuse to store.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 /// Parses raw bytes by content type.
 pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
     parse_encoded(content_type, bytes).map(|(_, v)| v)
@@ -190,7 +201,13 @@ impl FromRequest for Body {
                     }
                     bytes.extend_from_slice(&chunk);
                 }
-                parse_encoded(content_type.as_deref(), &bytes)
+                let parsed = parse_encoded(content_type.as_deref(), &bytes)?;
+                if has_nul(&parsed.1) {
+                    return Err(ApiError::BadRequest(
+                        "Null characters are not allowed.".into(),
+                    ));
+                }
+                Ok(parsed)
             }
             .await;
             Ok(Body { parsed })

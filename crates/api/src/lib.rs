@@ -176,6 +176,11 @@ pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
                 Some(res) => Either::Left(ready(Ok::<ServiceResponse<BoxBody>, actix_web::Error>(
                     req.into_response(res),
                 ))),
+                // No route has a NUL in it, and no database should be asked for one.
+                None if req.path().to_ascii_lowercase().contains("%00") => {
+                    let res = ApiError::NoRoute.error_response();
+                    Either::Left(ready(Ok(req.into_response(res))))
+                }
                 None => {
                     // HEAD is served like GET; the server drops the body of a HEAD answer.
                     if req.method() == Method::HEAD {

@@ -781,6 +781,9 @@ impl Platform {
         num: &str,
     ) -> Result<Container, Error> {
         let app = self.visible_app(user, id).await?;
+        if num.is_empty() || !num.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::NotFound);
+        }
         let num: i64 = num.parse().map_err(|_| Error::NotFound)?;
         let mut found: Vec<Container> = self
             .store
@@ -1195,7 +1198,11 @@ impl Platform {
             "{}: User {} was granted access to {}",
             app.id, target.username, app.id
         );
-        Ok(self.store.grant(&app.id, &target.username, event).await?)
+        match self.store.grant(&app.id, &target.username, event).await {
+            // A concurrent grant of the same user won the race: granting is idempotent.
+            Err(StoreError::Conflict(_)) => Ok(()),
+            other => Ok(other?),
+        }
     }
 
     /// Stops sharing the app with a user (owner or admin only).

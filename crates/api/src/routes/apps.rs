@@ -152,9 +152,11 @@ pub async fn release(
     path: Path2,
 ) -> ApiResult<HttpResponse> {
     let (id, version) = path.into_inner();
-    let version: i64 = version
-        .parse()
-        .map_err(|_| ApiError::Domain(Error::NotFound))?;
+    // `v` and digits only (§1.1 `v(?P<version>[0-9]+)`); leading zeros are fine.
+    let version: i64 = Some(version.as_str())
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse().ok())
+        .ok_or(ApiError::Domain(Error::NotFound))?;
     Ok(HttpResponse::Ok().json(state.platform.release(&user, &id, version).await?.view()))
 }
 

@@ -54,7 +54,7 @@ impl Reply {
         assert_eq!(self.json(), body, "unexpected body");
     }
 
-    /// Asserts the status and an empty body.
+    /// Asserts the status and an empty body without a content type (§1.6).
     #[track_caller]
     pub fn empty(&self, status: u16) {
         assert_eq!(
@@ -63,6 +63,12 @@ impl Reply {
             self.text
         );
         assert_eq!(self.text, "", "the body should be empty");
+        assert_eq!(
+            self.header("Content-Type"),
+            None,
+            "an empty body has no type"
+        );
+        assert_eq!(self.header("X-Deis-Release"), None);
     }
 }
 
@@ -182,19 +188,39 @@ impl World {
         self.app.req(method, path, token)
     }
 
+    /// A request as `token` with an optional JSON body; the future borrows nothing.
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> impl Future<Output = Reply> + use<> {
+        let rb = self.app.req(method, path, token);
+        send(match body {
+            Some(body) => rb.json(&body),
+            None => rb,
+        })
+    }
+
     /// GET as `token`.
-    pub async fn get(&self, path: &str, token: &str) -> Reply {
-        send(self.app.req(Method::GET, path, token)).await
+    pub fn get(&self, path: &str, token: &str) -> impl Future<Output = Reply> + use<> {
+        self.call(Method::GET, path, token, None)
     }
 
     /// POST a JSON body as `token`.
-    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
-        send(self.app.req(Method::POST, path, token).json(&body)).await
+    pub fn post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> impl Future<Output = Reply> + use<> {
+        self.call(Method::POST, path, token, Some(body))
     }
 
     /// DELETE as `token`.
-    pub async fn delete(&self, path: &str, token: &str) -> Reply {
-        send(self.app.req(Method::DELETE, path, token)).await
+    pub fn delete(&self, path: &str, token: &str) -> impl Future<Output = Reply> + use<> {
+        self.call(Method::DELETE, path, token, None)
     }
 
     /// A request without credentials (but with the version header, like the CLI).

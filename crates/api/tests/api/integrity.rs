@@ -623,3 +623,173 @@ async fn destroying_an_app_while_the_engine_is_away_still_deletes_it() {
     // The engine's leftovers are orphans that reconciliation removes.
     assert_eq!(w.engine(), vec!["demo_v2.web.1"]);
 }
+
+#[tokio::test]
+async fn many_apps_change_at_once_without_the_database_giving_up() {
+    let w = world().await;
+    let ids: Vec<String> = (0..12).map(|i| format!("busy-{i}")).collect();
+    let created = join_all(
+        ids.iter()
+            .map(|id| w.post("/v1/apps", &w.owner, json!({ "id": id }))),
+    )
+    .await;
+    for res in &created {
+        res.expect(201);
+    }
+    let deployed = join_all(ids.iter().map(|id| {
+        w.post(
+            &format!("/v1/apps/{id}/builds"),
+            &w.owner,
+            json!({"image": "img", "sha": "abcdef1", "procfile": {"web": "x"}}),
+        )
+    }))
+    .await;
+    for res in &deployed {
+        res.expect(201);
+    }
+    let mut calls = Vec::new();
+    for id in &ids {
+        calls.push(w.post(
+            &format!("/v1/apps/{id}/config"),
+            &w.owner,
+            json!({"values": {"A": 1}}),
+        ));
+        calls.push(w.post(&format!("/v1/apps/{id}/scale"), &w.owner, json!({"web": 2})));
+        calls.push(w.post(
+            &format!("/v1/apps/{id}/domains"),
+            &w.owner,
+            json!({"domain": format!("{id}.example.com")}),
+        ));
+    }
+    for res in join_all(calls).await {
+        assert!(
+            [201, 204].contains(&res.status),
+            "{} {}",
+            res.status,
+            res.text
+        );
+    }
+    for id in &ids {
+        assert_eq!(
+            w.ps(id).await,
+            vec!["web.1@v3 up".to_owned(), "web.2@v3 up".to_owned()],
+            "{id}"
+        );
+    }
+    assert_eq!(w.engine().len(), 24);
+}
+
+#[tokio::test]
+async fn racing_grants_domains_and_keys_end_in_one_record_each() {
+    let w = world().await;
+    w.create_app(&w.owner, "second").await;
+    let grants = join_all((0..8).map(|_| {
+        w.post(
+            "/v1/apps/demo/perms",
+            &w.owner,
+            json!({"username": "other"}),
+        )
+    }))
+    .await;
+    for res in &grants {
+        res.empty(201);
+    }
+    w.get("/v1/apps/demo/perms", &w.owner)
+        .await
+        .is(200, json!({"users": ["collab", "other"]}));
+
+    let domains = join_all((0..8).map(|i| {
+        let app = if i % 2 == 0 { "demo" } else { "second" };
+        w.post(
+            &format!("/v1/apps/{app}/domains"),
+            &w.owner,
+            json!({"domain": "race.example.com"}),
+        )
+    }))
+    .await;
+    assert_eq!(domains.iter().filter(|r| r.status == 201).count(), 1);
+    for res in domains.iter().filter(|r| r.status != 201) {
+        res.is(
+            400,
+            field(
+                "domain",
+                "The domain race.example.com is already in use by another app",
+            ),
+        );
+    }
+
+    let public = public_key("race", "");
+    let keys = join_all((0..8).map(|i| {
+        w.post(
+            "/v1/keys",
+            &w.owner,
+            json!({"id": format!("k{i}"), "public": public}),
+        )
+    }))
+    .await;
+    assert_eq!(keys.iter().filter(|r| r.status == 201).count(), 1);
+    for res in keys.iter().filter(|r| r.status != 201) {
+        res.is(
+            400,
+            field("public", "SSH Key with this Public already exists."),
+        );
+    }
+    assert_eq!(w.get("/v1/keys", &w.owner).await.expect(200)["count"], 1);
+}
+
+#[tokio::test]
+async fn changes_racing_an_app_deletion_leave_nothing_behind() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    let mut calls = Vec::new();
+    for i in 0..10 {
+        let post = |path: &str, body: Value| w.call(Method::POST, path, &w.collab, Some(body));
+        calls.push(post(
+            "/v1/apps/demo/config",
+            json!({"values": { format!("K{i}"): i }}),
+        ));
+        if i == 4 {
+            calls.push(w.call(Method::DELETE, "/v1/apps/demo", &w.owner, None));
+        }
+        calls.push(post("/v1/apps/demo/scale", json!({"web": i % 3 + 1})));
+        calls.push(post(
+            "/v1/apps/demo/domains",
+            json!({"domain": format!("d{i}.example.com")}),
+        ));
+    }
+    let replies = join_all(calls).await;
+    assert!(replies.iter().any(|r| r.status == 204 && r.text.is_empty()));
+    for res in &replies {
+        assert!(
+            [201, 204, 404].contains(&res.status),
+            "{} {}",
+            res.status,
+            res.text
+        );
+        if res.status == 404 {
+            assert_eq!(res.json(), not_found());
+        }
+    }
+    w.get("/v1/apps/demo", &w.owner).await.is(404, not_found());
+    let store = &w.app.store;
+    assert!(matches!(
+        store.app("demo").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .containers("demo")
+            .await
+            .expect("containers")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_domains("demo", PageSel::Number(1))
+            .await
+            .expect("d")
+            .count,
+        0
+    );
+    assert!(w.engine().is_empty(), "{:?}", w.engine());
+}

@@ -618,3 +618,83 @@ async fn releases_paginate_newest_first_across_pages() {
         json!(format!("{}/v1/apps/demo/releases?page=1", w.app.base))
     );
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_in_bodies_and_paths() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    let refused = json!({"detail": "Null characters are not allowed."});
+    let cases = [
+        ("/v1/apps/demo/config", json!({"values": {"A": "x\u{0}y"}})),
+        ("/v1/apps/demo/config", json!({"values": {"A\u{0}": "x"}})),
+        ("/v1/apps/demo/run", json!({"command": "ls\u{0}"})),
+        (
+            "/v1/keys",
+            json!({"id": "k\u{0}", "public": public_key("k", "")}),
+        ),
+        ("/v1/apps/demo/builds", json!({"image": "img\u{0}"})),
+        ("/v1/apps/demo/perms", json!({"username": "other\u{0}"})),
+        ("/v1/apps", json!({"id": "x", "structure": {"w\u{0}": 1}})),
+        ("/v1/apps/demo/domains", json!({"domain": ["a\u{0}.com"]})),
+    ];
+    for (path, body) in cases {
+        w.post(path, &w.owner, body).await.is(400, refused.clone());
+    }
+    let res = send(
+        w.app
+            .http
+            .post(w.app.url("/v1/auth/register"))
+            .form(&[("username", "nul\u{0}"), ("password", "pw")]),
+    )
+    .await;
+    res.is(400, refused);
+    for (method, path) in [
+        (Method::GET, "/v1/keys/%00"),
+        (Method::DELETE, "/v1/keys/a%00b"),
+        (Method::DELETE, "/v1/apps/demo/perms/other%00"),
+        (Method::DELETE, "/v1/apps/demo/domains/x%00.com"),
+        (Method::DELETE, "/v1/admin/perms/%00"),
+        (Method::GET, "/v1/apps/demo/containers/web%00"),
+        (Method::GET, "/v1/apps/demo%00"),
+    ] {
+        send(w.req(method, path, &w.owner))
+            .await
+            .is(404, not_found());
+    }
+    assert_eq!(w.releases("demo").await.len(), 2);
+    assert!(w.app.scheduler.engine().runs.is_empty());
+}
+
+#[tokio::test]
+async fn only_build_and_config_creation_send_the_release_header() {
+    let w = world().await;
+    let build = send(
+        w.req(Method::POST, "/v1/apps/demo/builds", &w.owner)
+            .json(&json!({"image": "img"})),
+    )
+    .await;
+    assert_eq!(build.header("X-Deis-Release").as_deref(), Some("2"));
+    let rollback = w
+        .post("/v1/apps/demo/releases/rollback", &w.owner, json!({}))
+        .await;
+    rollback.is(201, json!({"version": 3}));
+    assert_eq!(rollback.header("X-Deis-Release"), None);
+    for res in [
+        w.get("/v1/apps/demo", &w.owner).await,
+        w.get("/v1/apps/demo/releases", &w.owner).await,
+        w.get("/v1/apps/demo/config", &w.owner).await,
+        w.post("/v1/apps", &w.owner, json!({})).await,
+        w.hook(
+            "/v1/hooks/build",
+            json!({"receive_user": "owner", "receive_repo": "demo", "image": "img"}),
+        )
+        .await,
+    ] {
+        assert!(res.status < 300, "{}", res.text);
+        assert_eq!(res.header("X-Deis-Release"), None, "{}", res.text);
+        assert_eq!(
+            res.header("Content-Type").as_deref(),
+            Some("application/json")
+        );
+    }
+}
