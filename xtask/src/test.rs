@@ -1,8 +1,9 @@
 //! `cargo xtask test`: everything the test suite needs, then the whole suite.
 //!
 //! Builds the test image, starts a throwaway PostgreSQL (installed from Debian when absent)
-//! and runs `cargo test --workspace` with `DEIS_TEST_POSTGRES_URL` pointing at it, so the store
-//! and API suites run against both backends and the scheduler's against the real engine.
+//! and runs `cargo test --workspace` with `DEIS_TEST_POSTGRES_URL` pointing at it (the store
+//! suite runs each test on both backends, everything else on SQLite and the real engine), then
+//! the API suite once more with `DEIS_TEST_BACKEND=postgres`.
 
 use std::path::Path;
 use std::process::Command;

@@ -135,13 +135,9 @@ impl Scheduler for FakeScheduler {
     }
 }
 
-/// A fresh SQLite store in its own temporary directory (removed on drop of the guard).
-pub fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("deis.db").display());
-    let store = deis_store::DieselStore::open(&url, 8).expect("open sqlite store");
-    (Arc::new(store), dir)
-}
+pub mod db;
+
+pub use db::TestDb;
 
 /// The builder key test servers accept.
 pub const BUILDER_KEY: &str = "test-builder-key";
@@ -156,7 +152,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     /// An HTTP client.
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 impl TestApp {
@@ -222,14 +218,15 @@ pub fn api_settings() -> ApiSettings {
     }
 }
 
-/// Starts the real API over a fresh SQLite file and a [`FakeScheduler`] on port 0.
+/// Starts the real API over a fresh database (see [`TestDb::new`]) and a [`FakeScheduler`] on port 0.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(api_settings()).await
 }
 
 /// Like [`spawn_app`] with other API settings.
 pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
-    let (store, dir) = sqlite_store();
+    let db = TestDb::new().await;
+    let store = db.store();
     let scheduler = Arc::new(FakeScheduler::default());
     let platform = Platform::new(
         store.clone(),
@@ -245,6 +242,6 @@ pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
         scheduler,
         store,
         http: reqwest::Client::new(),
-        _dir: dir,
+        _db: db,
     }
 }
