@@ -80,6 +80,22 @@ fn form(bytes: &[u8]) -> Result<Value, ApiError> {
     ))
 }
 
+/// The `name` parameter of a part's `Content-Disposition` header.
+fn part_name(head: &str) -> Option<String> {
+    let disposition = head.split("\r\n").find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim()
+            .eq_ignore_ascii_case("content-disposition")
+            .then_some(value)
+    })?;
+    disposition.split(';').skip(1).find_map(|param| {
+        let (key, value) = param.trim().split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("name")
+            .then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
 fn multipart(boundary: &str, bytes: &[u8]) -> Result<Value, ApiError> {
     let text = String::from_utf8_lossy(bytes);
     let delimiter = format!("--{boundary}");
@@ -88,21 +104,15 @@ fn multipart(boundary: &str, bytes: &[u8]) -> Result<Value, ApiError> {
         if part.starts_with("--") {
             break;
         }
+        let part = part.strip_prefix("\r\n").unwrap_or(part);
         let Some((head, value)) = part.split_once("\r\n\r\n") else {
             return Err(ApiError::BadRequest(
                 "Multipart form parse error - part without headers".into(),
             ));
         };
-        let name = head
-            .split(';')
-            .find_map(|p| {
-                p.trim()
-                    .strip_prefix("name=")
-                    .map(|n| n.trim_matches('"').to_owned())
-            })
-            .ok_or_else(|| {
-                ApiError::BadRequest("Multipart form parse error - part without a name".into())
-            })?;
+        let name = part_name(head).ok_or_else(|| {
+            ApiError::BadRequest("Multipart form parse error - part without a name".into())
+        })?;
         out.insert(
             name,
             Value::String(value.strip_suffix("\r\n").unwrap_or(value).to_owned()),
@@ -158,6 +168,7 @@ pub fn parse_encoded(
                         .strip_prefix("boundary=")
                         .map(|b| b.trim_matches('"').to_owned())
                 })
+                .filter(|b| !b.is_empty())
                 .ok_or_else(|| {
                     ApiError::BadRequest("Multipart form parse error - no boundary".into())
                 })?;

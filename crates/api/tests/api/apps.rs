@@ -594,3 +594,61 @@ async fn absurd_scale_counts_are_refused_without_work() {
 async fn structure(w: &World) -> Value {
     w.get("/v1/apps/demo", &w.owner).await.expect(200)["structure"].clone()
 }
+
+#[tokio::test]
+async fn the_log_records_every_platform_event() {
+    let w = world().await;
+    let uuid7 = |v: &Value| v.as_str().expect("uuid").replace('-', "")[..7].to_owned();
+    let first_config = w.get("/v1/apps/demo/config", &w.owner).await.expect(200);
+    let build = w
+        .post(
+            "/v1/apps/demo/builds",
+            &w.owner,
+            json!({"image": "img", "sha": "abcdef1", "procfile": {"web": "x"}}),
+        )
+        .await
+        .expect(201);
+    let config = w
+        .post(
+            "/v1/apps/demo/config",
+            &w.collab,
+            json!({"values": {"A": 1}}),
+        )
+        .await
+        .expect(201);
+    w.post("/v1/apps/demo/scale", &w.collab, json!({"web": 2}))
+        .await
+        .empty(204);
+    w.post(
+        "/v1/apps/demo/run",
+        &w.collab,
+        json!({"command": "echo 'x'"}),
+    )
+    .await
+    .expect(200);
+    w.delete("/v1/apps/demo/perms/collab", &w.owner)
+        .await
+        .empty(204);
+    let lines = log_lines(&w.get("/v1/apps/demo/logs", &w.owner).await);
+    let messages: Vec<String> = lines
+        .iter()
+        .filter_map(|l| l.split_once(" deis[api]: ").map(|(_, m)| m.to_owned()))
+        .collect();
+    let expected = [
+        format!("demo: config demo-{} updated", uuid7(&first_config["uuid"])),
+        "demo: release demo-v1 created".to_owned(),
+        "owner created initial release".to_owned(),
+        "demo: User collab was granted access to demo".to_owned(),
+        format!("demo: build demo-{} created", uuid7(&build["uuid"])),
+        "demo: release demo-v2 created".to_owned(),
+        "owner deployed abcdef1".to_owned(),
+        "demo: owner scaled containers web=1".to_owned(),
+        format!("demo: config demo-{} updated", uuid7(&config["uuid"])),
+        "demo: release demo-v3 created".to_owned(),
+        "owner added A".to_owned(),
+        "demo: collab scaled containers web=2".to_owned(),
+        "demo: collab runs 'echo 'x''".to_owned(),
+        "demo: User collab was revoked access to demo".to_owned(),
+    ];
+    assert_eq!(messages, expected);
+}

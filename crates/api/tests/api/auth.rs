@@ -90,6 +90,7 @@ async fn registration_accepts_json_and_multipart_and_ignores_read_only_flags() {
         "password": "pw",
         "is_superuser": true,
         "is_staff": true,
+        "is_active": false,
         "id": 999,
         "groups": [1],
     })))
@@ -99,6 +100,7 @@ async fn registration_accepts_json_and_multipart_and_ignores_read_only_flags() {
     assert_eq!(user["is_superuser"], false);
     assert_eq!(user["is_staff"], false);
     assert_ne!(user["id"], 999);
+    assert_eq!(user["is_active"], true, "is_active is forced to true");
 
     let body = "--XyZ\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nmulti\r\n\
                 --XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n--XyZ--\r\n";

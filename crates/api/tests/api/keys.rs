@@ -187,3 +187,32 @@ async fn keys_need_a_user_and_other_methods_are_405() {
         .await
         .is(405, json!({"detail": "Method 'POST' not allowed."}));
 }
+
+#[tokio::test]
+async fn key_ids_may_hold_slashes_spaces_and_unicode() {
+    let w = world().await;
+    for (i, id) in ["dir/id_rsa", "my key", "clé@hôte", "a+b=c", "100%"]
+        .iter()
+        .enumerate()
+    {
+        let key = w
+            .post(
+                "/v1/keys",
+                &w.owner,
+                json!({"id": id, "public": public_key(&i.to_string(), id)}),
+            )
+            .await
+            .expect(201);
+        assert_eq!(key["id"], *id);
+        let path = format!(
+            "/v1/keys/{}",
+            id.replace('%', "%25")
+                .replace(' ', "%20")
+                .replace('+', "%2B")
+        );
+        assert_eq!(w.get(&path, &w.owner).await.expect(200), key, "{id}");
+        w.delete(&path, &w.owner).await.empty(204);
+        w.get(&path, &w.owner).await.is(404, not_found());
+    }
+    assert_eq!(w.get("/v1/keys", &w.owner).await.expect(200)["count"], 0);
+}

@@ -698,3 +698,68 @@ async fn only_build_and_config_creation_send_the_release_header() {
         );
     }
 }
+
+#[tokio::test]
+async fn malformed_forms_and_multipart_bodies_are_400() {
+    let w = world().await;
+    let post = |ct: &str, body: Vec<u8>| {
+        send(
+            w.app
+                .http
+                .post(w.app.url("/v1/auth/register"))
+                .header("Content-Type", ct.to_owned())
+                .body(body),
+        )
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("multipart/form-data", b"--x\r\n\r\n".to_vec()),
+        ("multipart/form-data; boundary=", b"----\r\n".to_vec()),
+        (
+            "multipart/form-data; boundary=XX",
+            b"--XX\r\nno headers end".to_vec(),
+        ),
+        (
+            "multipart/form-data; boundary=XX",
+            b"--XX\r\nContent-Disposition: form-data\r\n\r\nv\r\n--XX--".to_vec(),
+        ),
+        (
+            "multipart/form-data; boundary=XX",
+            vec![0xff, 0xfe, 0x00, 0x80],
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            b"username=%zz&password=%".to_vec(),
+        ),
+        ("application/x-www-form-urlencoded", vec![0xff, b'=', 0xfe]),
+        ("application/x-www-form-urlencoded", b"&&&===".to_vec()),
+        (
+            "application/json; charset=latin1",
+            b"{\"username\": \"\xe9\"}".to_vec(),
+        ),
+        ("application/json", b"\xef\xbb\xbf{}".to_vec()),
+        ("APPLICATION/JSON", b"{\"username\": 1}".to_vec()),
+        ("multipart/mixed", b"x".to_vec()),
+        (";;;", b"x".to_vec()),
+    ];
+    for (ct, body) in cases {
+        let res = post(ct, body.clone()).await;
+        assert!(
+            [400, 415].contains(&res.status),
+            "{ct} {:?}: {} {}",
+            String::from_utf8_lossy(&body),
+            res.status,
+            res.text
+        );
+        assert!(res.json().is_object(), "{}", res.text);
+    }
+    // A well-formed multipart body with a quoted boundary and extra headers is fine.
+    let body = "--b-1\r\nContent-Disposition: form-data; name=\"username\"\r\n\
+                Content-Type: text/plain\r\n\r\nquoted\r\n--b-1\r\n\
+                Content-Disposition: form-data; name=\"password\"\r\n\r\npw\r\n--b-1--\r\n";
+    let res = post(
+        "multipart/form-data; boundary=\"b-1\"",
+        body.as_bytes().to_vec(),
+    )
+    .await;
+    assert_eq!(res.expect(201)["username"], "quoted");
+}
