@@ -249,6 +249,15 @@ mod tests {
             parse(Some("multipart/form-data; boundary=XX"), mp).unwrap(),
             json!({"username": "bob"})
         );
+        let mp = b"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain\r\n\r\n1\r\n--XX--\r\n";
+        assert_eq!(
+            parse(Some("multipart/form-data; boundary=\"XX\""), mp).unwrap(),
+            json!({"a": "1"})
+        );
+        assert!(parse(Some("multipart/form-data; boundary="), mp).is_err());
+        assert!(has_nul(&json!({"a": ["x\u{0}"]})));
+        assert!(has_nul(&json!({"\u{0}": 1})));
+        assert!(!has_nul(&json!({"a": [1, null, "ü"]})));
         assert!(matches!(
             parse(Some("text/plain"), b"x"),
             Err(ApiError::UnsupportedMediaType(_))

@@ -363,6 +363,21 @@ mod tests {
     }
 
     #[test]
+    fn structures_are_bounded() {
+        assert_eq!(
+            structure(&json!({"web": MAX_SCALE})).unwrap().get("web"),
+            Some(&MAX_SCALE)
+        );
+        assert_eq!(
+            structure(&json!({"web": MAX_SCALE + 1}))
+                .unwrap_err()
+                .to_string(),
+            Error::field("structure", too_many()).to_string()
+        );
+        assert!(structure(&json!({"web": -1})).is_err());
+    }
+
+    #[test]
     fn keys_are_checked_and_fingerprinted() {
         let blob = {
             let mut b = Vec::new();
