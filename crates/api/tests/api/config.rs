@@ -298,6 +298,11 @@ async fn config_values_keep_unicode_big_and_nested_values() {
         "BIG": big,
         "NUM": 1.5,
         "BOOL": false,
+        "U64": u64::MAX,
+        "I64": i64::MIN,
+        "HUGE": 1.5e300,
+        "EMPTY": "",
+        "LIST": [],
         "NESTED": {"a": {"b": {"c": [1, 2, {"d": null}]}}},
     });
     let config = w
