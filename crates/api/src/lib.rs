@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+mod listcache;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -16,7 +17,6 @@ use std::net::TcpListener;
 use actix_web::body::BoxBody;
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::{NormalizePath, TrailingSlash};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::{Either, ready};
 use serde_json::json;
@@ -68,89 +68,104 @@ fn resource(path: &str) -> actix_web::Resource {
 
 /// The whole routing table (§1.1), each route exact, with or without one trailing slash.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let a = "/v1/apps/{id}";
-    cfg.service(resource("/healthz").route(web::get().to(healthz)))
-        .service(resource("/v1").route(web::get().to(account::root)))
-        .service(
-            resource(&format!("{a}/config"))
-                .route(web::get().to(apps::config))
-                .route(web::post().to(apps::set_config)),
-        )
-        .service(resource(&format!("{a}/builds/{{uuid}}")).route(web::get().to(apps::build)))
-        .service(
-            resource(&format!("{a}/builds"))
-                .route(web::get().to(apps::builds))
-                .route(web::post().to(apps::create_build)),
-        )
-        .service(resource(&format!("{a}/releases/rollback")).route(web::post().to(apps::rollback)))
-        .service(
-            resource(&format!("{a}/releases/v{{version}}")).route(web::get().to(apps::release)),
-        )
-        .service(resource(&format!("{a}/releases")).route(web::get().to(apps::releases)))
-        .service(
-            resource(&format!("{a}/containers/{{type}}/{{num}}"))
-                .route(web::get().to(apps::container)),
-        )
-        .service(
-            resource(&format!("{a}/containers/{{type}}"))
-                .route(web::get().to(apps::containers_of_type)),
-        )
-        .service(resource(&format!("{a}/containers")).route(web::get().to(apps::containers)))
-        .service(
-            resource(&format!("{a}/domains/{{domain}}"))
-                .route(web::delete().to(apps::remove_domain)),
-        )
-        .service(
-            resource(&format!("{a}/domains"))
-                .route(web::get().to(apps::domains))
-                .route(web::post().to(apps::add_domain)),
-        )
-        .service(resource(&format!("{a}/scale")).route(web::post().to(apps::scale)))
-        .service(resource(&format!("{a}/logs")).route(web::get().to(apps::logs)))
-        .service(resource(&format!("{a}/run")).route(web::post().to(apps::run)))
-        .service(
-            resource(&format!("{a}/perms/{{username}}")).route(web::delete().to(sharing::revoke)),
-        )
-        .service(
-            resource(&format!("{a}/perms"))
-                .route(web::get().to(sharing::list))
-                .route(web::post().to(sharing::grant)),
-        )
-        .service(
-            resource(a)
-                .route(web::get().to(apps::show))
-                .route(web::delete().to(apps::destroy)),
-        )
-        .service(
-            resource("/v1/apps")
-                .route(web::get().to(apps::list))
-                .route(web::post().to(apps::create)),
-        )
-        .service(
-            resource("/v1/keys/{id:.+}")
-                .route(web::get().to(keys::show))
-                .route(web::delete().to(keys::remove)),
-        )
-        .service(
-            resource("/v1/keys")
-                .route(web::get().to(keys::list))
-                .route(web::post().to(keys::add)),
-        )
-        .service(resource("/v1/hooks/push").route(web::post().to(hooks::push)))
-        .service(resource("/v1/hooks/build").route(web::post().to(hooks::build)))
-        .service(resource("/v1/hooks/builds").route(web::post().to(hooks::build)))
-        .service(resource("/v1/hooks/config").route(web::post().to(hooks::config)))
-        .service(resource("/v1/auth/register").route(web::post().to(account::register)))
-        .service(resource("/v1/auth/cancel").route(web::delete().to(account::cancel)))
-        .service(resource("/v1/auth/passwd").route(web::post().to(account::passwd)))
-        .service(resource("/v1/auth/login").route(web::post().to(account::login)))
-        .service(resource("/v1/admin/perms/{username}").route(web::delete().to(sharing::demote)))
-        .service(
-            resource("/v1/admin/perms")
-                .route(web::get().to(sharing::admins))
-                .route(web::post().to(sharing::promote)),
-        )
-        .default_service(web::to(no_route));
+    // Static paths first, then one scope per dynamic prefix: actix tries resources in order
+    // and matches dynamic ones with a regex, so the hot static routes must not wait behind them.
+    cfg.service(
+        resource("/v1/apps")
+            .route(web::get().to(apps::list))
+            .route(web::post().to(apps::create)),
+    )
+    .service(resource("/v1").route(web::get().to(account::root)))
+    .service(resource("/healthz").route(web::get().to(healthz)))
+    .service(
+        resource("/v1/keys")
+            .route(web::get().to(keys::list))
+            .route(web::post().to(keys::add)),
+    )
+    .service(resource("/v1/hooks/push").route(web::post().to(hooks::push)))
+    .service(resource("/v1/hooks/build").route(web::post().to(hooks::build)))
+    .service(resource("/v1/hooks/builds").route(web::post().to(hooks::build)))
+    .service(resource("/v1/hooks/config").route(web::post().to(hooks::config)))
+    .service(resource("/v1/auth/register").route(web::post().to(account::register)))
+    .service(resource("/v1/auth/cancel").route(web::delete().to(account::cancel)))
+    .service(resource("/v1/auth/passwd").route(web::post().to(account::passwd)))
+    .service(resource("/v1/auth/login").route(web::post().to(account::login)))
+    .service(
+        resource("/v1/admin/perms")
+            .route(web::get().to(sharing::admins))
+            .route(web::post().to(sharing::promote)),
+    )
+    .service(resource("/v1/admin/perms/{username}").route(web::delete().to(sharing::demote)))
+    .service(
+        resource("/v1/keys/{id:.+}")
+            .route(web::get().to(keys::show))
+            .route(web::delete().to(keys::remove)),
+    )
+    .service(
+        web::scope("/v1/apps/{id}")
+            .service(
+                resource("")
+                    .route(web::get().to(apps::show))
+                    .route(web::delete().to(apps::destroy)),
+            )
+            .service(
+                resource("/config")
+                    .route(web::get().to(apps::config))
+                    .route(web::post().to(apps::set_config)),
+            )
+            .service(
+                resource("/builds")
+                    .route(web::get().to(apps::builds))
+                    .route(web::post().to(apps::create_build)),
+            )
+            .service(resource("/builds/{uuid}").route(web::get().to(apps::build)))
+            .service(resource("/releases").route(web::get().to(apps::releases)))
+            .service(resource("/releases/rollback").route(web::post().to(apps::rollback)))
+            .service(resource("/releases/v{version}").route(web::get().to(apps::release)))
+            .service(resource("/containers").route(web::get().to(apps::containers)))
+            .service(resource("/containers/{type}").route(web::get().to(apps::containers_of_type)))
+            .service(resource("/containers/{type}/{num}").route(web::get().to(apps::container)))
+            .service(
+                resource("/domains")
+                    .route(web::get().to(apps::domains))
+                    .route(web::post().to(apps::add_domain)),
+            )
+            .service(resource("/domains/{domain}").route(web::delete().to(apps::remove_domain)))
+            .service(resource("/scale").route(web::post().to(apps::scale)))
+            .service(resource("/logs").route(web::get().to(apps::logs)))
+            .service(resource("/run").route(web::post().to(apps::run)))
+            .service(
+                resource("/perms")
+                    .route(web::get().to(sharing::list))
+                    .route(web::post().to(sharing::grant)),
+            )
+            .service(resource("/perms/{username}").route(web::delete().to(sharing::revoke)))
+            .default_service(web::to(no_route)),
+    )
+    .default_service(web::to(no_route));
+}
+
+/// Drops one trailing slash (`/v1/apps/` is `/v1/apps`), so every route matches with or
+/// without it. actix's `NormalizePath` would also do this, but it runs a regex over every
+/// path; this touches only the requests that end in a slash.
+fn trim_trailing_slash(req: &mut actix_web::dev::ServiceRequest) {
+    let path = req.path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return;
+    }
+    let trimmed = match req.query_string() {
+        "" => path[..path.len() - 1].to_owned(),
+        query => format!("{}?{query}", &path[..path.len() - 1]),
+    };
+    let mut parts = req.head().uri.clone().into_parts();
+    let Ok(path_and_query) = trimmed.parse() else {
+        return;
+    };
+    parts.path_and_query = Some(path_and_query);
+    if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
+        req.match_info_mut().get_mut().update(&uri);
+        req.head_mut().uri = uri;
+    }
 }
 
 /// The `X-Deis-Version` check (§1.5): a mismatch is 405 before routing and authentication.
@@ -171,7 +186,6 @@ pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
         actix_web::App::new()
             .app_data(state.clone())
             .configure(routes)
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap_fn(|mut req, srv| match version_mismatch(&req) {
                 Some(res) => Either::Left(ready(Ok::<ServiceResponse<BoxBody>, actix_web::Error>(
                     req.into_response(res),
@@ -182,6 +196,7 @@ pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
                     Either::Left(ready(Ok(req.into_response(res))))
                 }
                 None => {
+                    trim_trailing_slash(&mut req);
                     // HEAD is served like GET; the server drops the body of a HEAD answer.
                     if req.method() == Method::HEAD {
                         req.head_mut().method = Method::GET;

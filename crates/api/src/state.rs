@@ -56,6 +56,8 @@ pub struct ApiState {
     /// A hash of the configured cost that no password matches, verified when a login names
     /// no user, so that timing does not tell which usernames exist.
     pub(crate) dummy_hash: String,
+    /// Rendered app lists (see [`crate::listcache`]).
+    pub(crate) list_cache: crate::listcache::ListCache,
 }
 
 impl ApiState {
@@ -71,6 +73,7 @@ impl ApiState {
             encoding,
             decoding,
             dummy_hash,
+            list_cache: crate::listcache::ListCache::default(),
         }
     }
 }

@@ -12,20 +12,54 @@ pub trait View {
     fn view(&self) -> Value;
 }
 
-impl View for App {
-    fn view(&self) -> Value {
-        json!({
-            "uuid": self.uuid, "id": self.id, "owner": self.owner, "url": Value::Null,
-            "structure": self.structure, "created": deis(self.created), "updated": deis(self.updated),
-        })
+/// A timestamp in the `YYYY-MM-DDTHH:MM:SSUTC` wire format, written without an intermediate string.
+pub struct Stamp(pub time::OffsetDateTime);
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let t = self.0.to_offset(time::UtcOffset::UTC);
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
     }
 }
 
-/// An app with its public URL.
-pub fn app(a: &App, url: String) -> Value {
-    let mut v = a.view();
-    v["url"] = Value::String(url);
-    v
+impl Serialize for Stamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// An app with its public URL: the hot path of `GET /v1/apps`, so a typed view.
+#[derive(Serialize)]
+pub struct AppView<'a> {
+    uuid: uuid::Uuid,
+    id: &'a str,
+    owner: &'a str,
+    url: String,
+    structure: &'a deis_domain::Structure,
+    created: Stamp,
+    updated: Stamp,
+}
+
+/// The wire form of an app, with its public URL.
+pub fn app(a: &App, url: String) -> AppView<'_> {
+    AppView {
+        uuid: a.uuid,
+        id: &a.id,
+        owner: &a.owner,
+        url,
+        structure: &a.structure,
+        created: Stamp(a.created),
+        updated: Stamp(a.updated),
+    }
 }
 
 impl View for Build {
@@ -116,26 +150,31 @@ pub fn admin(u: &User) -> Value {
 
 /// A paginated list body.
 #[derive(Serialize)]
-pub struct Paginated {
+pub struct Paginated<T> {
     count: u64,
     next: Option<String>,
     previous: Option<String>,
-    results: Vec<Value>,
+    results: Vec<T>,
 }
 
-/// The absolute URL of the request with `page` set to `number`.
-fn page_url(req: &HttpRequest, number: u64) -> String {
-    let info = req.connection_info();
+/// The scheme clients reached us with: `https` when a proxy says so, else the connection's.
+pub fn scheme(req: &HttpRequest) -> String {
     let forwarded_https = req
         .headers()
         .get("X-Forwarded-Proto")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    let scheme = if forwarded_https {
-        "https"
+    if forwarded_https {
+        "https".into()
     } else {
-        info.scheme()
-    };
+        req.connection_info().scheme().to_owned()
+    }
+}
+
+/// The absolute URL of the request with `page` set to `number`.
+fn page_url(req: &HttpRequest, number: u64) -> String {
+    let info = req.connection_info();
+    let scheme = scheme(req);
     let mut pairs: Vec<(String, String)> =
         serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
             .unwrap_or_default()
@@ -148,7 +187,7 @@ fn page_url(req: &HttpRequest, number: u64) -> String {
 }
 
 /// Renders a page with absolute `next`/`previous` links.
-pub fn paginated(req: &HttpRequest, page: Page<Value>) -> Paginated {
+pub fn paginated<T: Serialize>(req: &HttpRequest, page: Page<T>) -> Paginated<T> {
     let next = page.has_next().then(|| page_url(req, page.number + 1));
     let previous = (page.number > 1).then(|| page_url(req, page.number - 1));
     Paginated {
@@ -160,6 +199,6 @@ pub fn paginated(req: &HttpRequest, page: Page<Value>) -> Paginated {
 }
 
 /// Renders a page of viewable items.
-pub fn page_of<T: View>(req: &HttpRequest, page: Page<T>) -> Paginated {
+pub fn page_of<T: View>(req: &HttpRequest, page: Page<T>) -> Paginated<Value> {
     paginated(req, page.map(|t| t.view()))
 }

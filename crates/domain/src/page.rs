@@ -4,7 +4,7 @@
 pub const PAGE_SIZE: u64 = 100;
 
 /// Which page the caller asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PageSel {
     /// A 1-based page number.
     Number(u64),

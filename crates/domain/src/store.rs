@@ -64,6 +64,12 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<()>;
     /// Looks an app up by id.
     async fn app(&self, id: &str) -> StoreResult<App>;
+    /// A number that changes whenever any app list may have changed, for backends that see
+    /// every write (this process is the only writer); `None` where the backend cannot tell.
+    /// Lets callers cache what they derive from app lists.
+    fn app_lists_version(&self) -> Option<u64> {
+        None
+    }
     /// Apps in creation order.
     async fn list_apps(&self, scope: AppScope, page: PageSel) -> StoreResult<Page<App>>;
     /// Every app id, for reconciliation.

@@ -151,6 +151,7 @@ fn build_pool(target: &Target, size: u32, min_idle: Option<u32>) -> Result<DbPoo
         .max_size(size.max(1))
         .min_idle(min_idle)
         .connection_timeout(CHECKOUT_TIMEOUT)
+        .test_on_check_out(matches!(target, Target::Postgres(_)))
         .connection_customizer(Box::new(Settings))
         .build(Manager {
             target: target.clone(),

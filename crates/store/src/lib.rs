@@ -12,6 +12,7 @@
 //! [`StoreError`](deis_domain::StoreError)s in one place (`error::classify`).
 
 mod apps;
+mod cache;
 mod conn;
 mod containers;
 mod domains;

@@ -8,6 +8,7 @@ use deis_domain::{
 };
 use uuid::Uuid;
 
+use crate::cache::ReadCache;
 use crate::conn::{DbConn, DbPool, Target, lazy_pool, pool, run_migrations};
 use crate::error::Fail;
 use crate::lock::{LocalLocks, lock_shared};
@@ -20,6 +21,8 @@ pub struct DieselStore {
     locks: LocalLocks,
     /// PostgreSQL only: connections that hold advisory app locks.
     lock_pool: Option<DbPool>,
+    /// SQLite only (this process makes every write): cached users and app lists.
+    cache: Option<ReadCache>,
 }
 
 /// Applies the migrations `url`'s database has not seen yet; returns their names, oldest first.
@@ -56,10 +59,12 @@ impl DieselStore {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "database migrated");
         }
+        let cache = matches!(target, Target::Sqlite(_)).then(ReadCache::new);
         Ok(Self {
             pool,
             locks: LocalLocks::default(),
             lock_pool,
+            cache,
         })
     }
 
@@ -108,7 +113,16 @@ impl Store for DieselStore {
     }
 
     async fn user_by_id(&self, id: i64) -> StoreResult<User> {
-        self.with_conn("user", move |c| users::by_id(c, id)).await
+        let seen = match self.cache.as_ref().map(|cache| cache.user(id)) {
+            Some(Ok(user)) => return Ok(user),
+            Some(Err(seen)) => Some(seen),
+            None => None,
+        };
+        let user = self.with_conn("user", move |c| users::by_id(c, id)).await?;
+        if let (Some(cache), Some(seen)) = (&self.cache, seen) {
+            cache.fill_user(&user, seen);
+        }
+        Ok(user)
     }
 
     async fn user_by_name(&self, username: &str) -> StoreResult<User> {
@@ -119,8 +133,13 @@ impl Store for DieselStore {
 
     async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<User> {
         let hash = password_hash.to_owned();
-        self.with_conn("user", move |c| users::set_password(c, user_id, &hash))
-            .await
+        let result = self
+            .with_conn("user", move |c| users::set_password(c, user_id, &hash))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.users_changed();
+        }
+        result
     }
 
     async fn touch_login(&self, user_id: i64) -> StoreResult<()> {
@@ -130,8 +149,13 @@ impl Store for DieselStore {
 
     async fn set_superuser(&self, username: &str, on: bool) -> StoreResult<()> {
         let username = username.to_owned();
-        self.with_conn("user", move |c| users::set_superuser(c, &username, on))
-            .await
+        let result = self
+            .with_conn("user", move |c| users::set_superuser(c, &username, on))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.users_changed();
+        }
+        result
     }
 
     async fn list_admins(&self, page: PageSel) -> StoreResult<Page<User>> {
@@ -140,8 +164,14 @@ impl Store for DieselStore {
     }
 
     async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<String>> {
-        self.with_conn("user", move |c| users::delete(c, user_id))
-            .await
+        let result = self
+            .with_conn("user", move |c| users::delete(c, user_id))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.users_changed();
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn create_app(
@@ -151,10 +181,15 @@ impl Store for DieselStore {
         release: Release,
         events: Vec<String>,
     ) -> StoreResult<()> {
-        self.with_conn("user", move |c| {
-            apps::create(c, &app, &config, &release, &events)
-        })
-        .await
+        let result = self
+            .with_conn("user", move |c| {
+                apps::create(c, &app, &config, &release, &events)
+            })
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn app(&self, id: &str) -> StoreResult<App> {
@@ -162,9 +197,24 @@ impl Store for DieselStore {
         self.with_conn("app", move |c| apps::get(c, &id)).await
     }
 
+    fn app_lists_version(&self) -> Option<u64> {
+        self.cache.as_ref().map(ReadCache::apps_generation)
+    }
+
     async fn list_apps(&self, scope: AppScope, page: PageSel) -> StoreResult<Page<App>> {
-        self.with_conn("app", move |c| apps::list(c, &scope, page))
-            .await
+        let seen = match self.cache.as_ref().map(|cache| cache.apps(&scope, page)) {
+            Some(Ok(apps)) => return Ok(apps),
+            Some(Err(seen)) => Some(seen),
+            None => None,
+        };
+        let key = scope.clone();
+        let apps = self
+            .with_conn("app", move |c| apps::list(c, &key, page))
+            .await?;
+        if let (Some(cache), Some(seen)) = (&self.cache, seen) {
+            cache.fill_apps(&scope, page, &apps, seen);
+        }
+        Ok(apps)
     }
 
     async fn all_app_ids(&self) -> StoreResult<Vec<String>> {
@@ -173,7 +223,11 @@ impl Store for DieselStore {
 
     async fn delete_app(&self, id: &str) -> StoreResult<()> {
         let id = id.to_owned();
-        self.with_conn("app", move |c| apps::delete(c, &id)).await
+        let result = self.with_conn("app", move |c| apps::delete(c, &id)).await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn is_collaborator(&self, app: &str, username: &str) -> StoreResult<bool> {
@@ -184,14 +238,24 @@ impl Store for DieselStore {
 
     async fn grant(&self, app: &str, username: &str, event: String) -> StoreResult<()> {
         let (app, username) = (app.to_owned(), username.to_owned());
-        self.with_conn("user", move |c| apps::grant(c, &app, &username, event))
-            .await
+        let result = self
+            .with_conn("user", move |c| apps::grant(c, &app, &username, event))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn revoke(&self, app: &str, username: &str, event: String) -> StoreResult<()> {
         let (app, username) = (app.to_owned(), username.to_owned());
-        self.with_conn("grant", move |c| apps::revoke(c, &app, &username, event))
-            .await
+        let result = self
+            .with_conn("grant", move |c| apps::revoke(c, &app, &username, event))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn collaborators(&self, app: &str) -> StoreResult<Vec<String>> {
@@ -236,13 +300,23 @@ impl Store for DieselStore {
     }
 
     async fn commit_release(&self, step: NewRelease) -> StoreResult<()> {
-        self.with_conn("app", move |c| releases::commit(c, &step))
-            .await
+        let result = self
+            .with_conn("app", move |c| releases::commit(c, &step))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn withdraw_release(&self, step: NewRelease) -> StoreResult<()> {
-        self.with_conn("release", move |c| releases::withdraw(c, &step))
-            .await
+        let result = self
+            .with_conn("release", move |c| releases::withdraw(c, &step))
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn list_containers(
@@ -275,10 +349,15 @@ impl Store for DieselStore {
     ) -> StoreResult<()> {
         let (app, structure) = (app.to_owned(), structure.clone());
         let (add, remove) = (add.to_vec(), remove.to_vec());
-        self.with_conn("app", move |c| {
-            containers::scale(c, &app, &structure, &add, &remove, event)
-        })
-        .await
+        let result = self
+            .with_conn("app", move |c| {
+                containers::scale(c, &app, &structure, &add, &remove, event)
+            })
+            .await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
     }
 
     async fn set_states(&self, states: &[(Uuid, ContainerState)]) -> StoreResult<()> {

@@ -1,7 +1,8 @@
 //! Apps and everything scoped to one app: config, builds, releases, containers, actions.
 
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
-use deis_domain::{BuildInput, Error, validate};
+use deis_domain::{BuildInput, Error, Page, validate};
 use serde_json::{Value, json};
 
 use crate::auth::Authed;
@@ -22,12 +23,48 @@ pub async fn list(
     Authed(user): Authed,
 ) -> ApiResult<HttpResponse> {
     let sel = page(&req)?;
+    let version = state.platform.store().app_lists_version();
+    let key = version.map(|_| {
+        let info = req.connection_info();
+        let scope = if user.is_superuser {
+            "*"
+        } else {
+            user.username.as_str()
+        };
+        format!(
+            "{scope}\n{}\n{}\n{}",
+            views::scheme(&req),
+            info.host(),
+            req.uri()
+        )
+    });
+    if let (Some(version), Some(key)) = (version, &key)
+        && let Some(body) = state.list_cache.get(key, version)
+    {
+        return Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(body));
+    }
     let apps = state.platform.list_apps(&user, sel).await?;
-    let body = views::paginated(
-        &req,
-        apps.map(|a| views::app(&a, state.platform.url(&a.id))),
+    let page = Page {
+        count: apps.count,
+        number: apps.number,
+        items: apps
+            .items
+            .iter()
+            .map(|a| views::app(a, state.platform.url(&a.id)))
+            .collect(),
+    };
+    let body = web::Bytes::from(
+        serde_json::to_vec(&views::paginated(&req, page))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?,
     );
-    Ok(HttpResponse::Ok().json(body))
+    if let (Some(version), Some(key)) = (version, key) {
+        state.list_cache.put(key, version, body.clone());
+    }
+    Ok(HttpResponse::Ok()
+        .content_type(ContentType::json())
+        .body(body))
 }
 
 /// `POST /v1/apps`
