@@ -23,6 +23,7 @@ enum Place {
 pub struct TestDb {
     store: Option<Arc<DieselStore>>,
     place: Place,
+    url: String,
 }
 
 /// Replaces the database name (the path) of a PostgreSQL URL.
@@ -63,6 +64,7 @@ impl TestDb {
         Self {
             store: Some(Arc::new(store)),
             place: Place::Sqlite { _dir: dir },
+            url,
         }
     }
 
@@ -77,12 +79,18 @@ impl TestDb {
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("test database created");
-        let store =
-            DieselStore::open(&with_database(&admin_url, &name), 8).expect("open postgres store");
+        let url = with_database(&admin_url, &name);
+        let store = DieselStore::open(&url, 8).expect("open postgres store");
         Self {
             store: Some(Arc::new(store)),
             place: Place::Postgres { admin_url, name },
+            url,
         }
+    }
+
+    /// The URL of this database (what `DEIS_DATABASE_URL` would say).
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The store on this database.
