@@ -1,0 +1,1001 @@
+//! End to end: the real `deis-controller` binary, a SQLite file and the real Docker engine,
+//! driven over HTTP as a client would, and checked from outside with the `docker` CLI.
+//!
+//! Every test runs its own controller on a free port with its own database file and its own
+//! `DEIS_SCHEDULER_IDENTITY`, so tests run in parallel and never see each other's
+//! containers. Its [`World`] removes every container carrying that identity, the containers
+//! a test made by hand, and the `{app}:v*` tags of its apps when it ends, also on failure.
+//! Waits are bounded polls of the engine or the API, never fixed sleeps.
+//!
+//! The application image is `deis/test-app:latest` (`cargo xtask test-image`). Its default
+//! process, `/bin/start`, serves HTTP on `$PORT` and exits at once on SIGTERM, so the web
+//! process of the procfile below is `start` (an `exec httpd` as PID 1 would ignore SIGTERM
+//! and make every removal wait out the stop grace period).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::Read as _;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::StatusCode;
+use reqwest::blocking::{Client, Response};
+use serde_json::{Value, json};
+
+const IMAGE: &str = "deis/test-app:latest";
+/// A procfile whose web process is the image's own server (see the crate doc).
+const WEB: &str = "start";
+/// A sha makes the first build of a procfile with `web` scale to `web=1`.
+const SHA: &str = "c0ffee0123456789abcdef0123456789abcdef01";
+/// How long any convergence may take before a test gives up.
+const CONVERGE: Duration = Duration::from_secs(90);
+/// Pause between two polls of the engine or the API.
+const POLL: Duration = Duration::from_millis(100);
+
+// ---- the engine, through the docker CLI ----------------------------------------------------
+
+/// Runs `docker args...` and returns its stdout, or its stderr as the error.
+fn docker_try(args: &[&str]) -> Result<String, String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run the docker CLI: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn docker(args: &[&str]) -> String {
+    docker_try(args).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn lines(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Names of the containers matching the filters, in any state or only running.
+fn engine_names(filters: &[String], running_only: bool) -> BTreeSet<String> {
+    let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+    for f in filters {
+        args.extend(["--filter", f.as_str()]);
+    }
+    if running_only {
+        args.extend(["--filter", "status=running"]);
+    }
+    lines(&docker(&args))
+}
+
+fn require_test_image() {
+    if docker_try(&["image", "inspect", IMAGE]).is_err() {
+        panic!(
+            "{IMAGE} is missing from the docker engine: run `cargo xtask test-image` first \
+             (`cargo xtask test` does it for you)"
+        );
+    }
+}
+
+/// A name no other test, run or session on this engine uses.
+fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .subsec_nanos();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos & 0xfffff)
+}
+
+/// Polls `check` until it answers `Some`, failing the test after `limit`.
+fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let began = Instant::now();
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(
+            began.elapsed() < limit,
+            "gave up after {limit:?} waiting for {what}"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+// ---- one test's world ------------------------------------------------------------------------
+
+/// A test's identity, database directory and everything it must clean up.
+struct World {
+    identity: String,
+    dir: tempfile::TempDir,
+    apps: Mutex<Vec<String>>,
+    foreign: Mutex<Vec<String>>,
+}
+
+impl World {
+    fn new() -> Self {
+        require_test_image();
+        Self {
+            identity: unique("e2e"),
+            dir: tempfile::tempdir().expect("a temporary directory"),
+            apps: Mutex::new(Vec::new()),
+            foreign: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A fresh app id, remembered so that its image tags are removed at the end.
+    fn app(&self, prefix: &str) -> String {
+        let id = unique(&format!("e2e{prefix}"));
+        self.apps.lock().expect("apps").push(id.clone());
+        id
+    }
+
+    fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("deis.db").display())
+    }
+
+    fn label(&self) -> String {
+        format!("label=deis.controller={}", self.identity)
+    }
+
+    /// This controller's containers of `app` (of every app when `None`).
+    fn containers(&self, app: Option<&str>, running_only: bool) -> BTreeSet<String> {
+        let mut filters = vec![self.label()];
+        if let Some(app) = app {
+            filters.push(format!("label=deis.app={app}"));
+        }
+        engine_names(&filters, running_only)
+    }
+
+    /// Starts a container of the test image by hand with these labels; removed at the end.
+    fn foreign(&self, name: &str, labels: &[(&str, &str)]) {
+        self.foreign.lock().expect("foreign").push(name.to_owned());
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut args = vec!["run", "-d", "--name", name];
+        for l in &labels {
+            args.extend(["--label", l.as_str()]);
+        }
+        args.push(IMAGE);
+        docker(&args);
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let label = self.label();
+        let mut doomed = lines(&docker_try(&["ps", "-aq", "--filter", &label]).unwrap_or_default());
+        doomed.extend(self.foreign.lock().map(|f| f.clone()).unwrap_or_default());
+        if !doomed.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(doomed.iter().map(String::as_str));
+            if let Err(e) = docker_try(&args) {
+                eprintln!("cleanup: {e}");
+            }
+        }
+        for app in self.apps.lock().map(|a| a.clone()).unwrap_or_default() {
+            let format = "{{.Repository}}:{{.Tag}}";
+            let tags =
+                lines(&docker_try(&["image", "ls", "--format", format, &app]).unwrap_or_default());
+            if !tags.is_empty() {
+                let mut args = vec!["rmi"];
+                args.extend(tags.iter().map(String::as_str));
+                if let Err(e) = docker_try(&args) {
+                    eprintln!("cleanup: {e}");
+                }
+            }
+        }
+    }
+}
+
+// ---- the controller process -----------------------------------------------------------------
+
+/// A running `deis-controller serve`, killed on drop; its output goes to a file that is
+/// printed when the test fails.
+struct Controller {
+    child: Child,
+    base: String,
+    log: PathBuf,
+    http: Client,
+}
+
+impl Controller {
+    /// Starts the binary on the world's database, with the world's identity, and waits
+    /// until it answers `/healthz`.
+    fn start(world: &World, env: &[(&str, &str)]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = world.dir.path().join(format!("controller-{port}.log"));
+        let out = File::create(&log).expect("log file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_deis-controller"));
+        cmd.arg("serve")
+            .env_remove("DEIS_CONFIG")
+            .env_remove("DOCKER_HOST")
+            .env("DEIS_BIND", format!("127.0.0.1:{port}"))
+            .env("DEIS_DATABASE_URL", world.db_url())
+            .env("DEIS_SECRET_KEY", "e2e-secret-key-of-enough-length")
+            .env("DEIS_SCHEDULER_IDENTITY", &world.identity)
+            .env("DEIS_BCRYPT_COST", "4")
+            .env("DEIS_RECONCILE_INTERVAL", "0")
+            .env("DEIS_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut controller = Self {
+            child: cmd.spawn().expect("start deis-controller"),
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            http: Client::builder()
+                .timeout(Duration::from_secs(180))
+                .build()
+                .expect("http client"),
+        };
+        let health = format!("{}/healthz", controller.base);
+        wait_for(
+            "the controller to answer /healthz",
+            Duration::from_secs(30),
+            || {
+                if let Ok(Some(status)) = controller.child.try_wait() {
+                    panic!(
+                        "deis-controller exited ({status}):\n{}",
+                        controller.output()
+                    );
+                }
+                let res = controller.http.get(&health).send().ok()?;
+                res.status().is_success().then_some(())
+            },
+        );
+        controller
+    }
+
+    fn output(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = File::open(&self.log) {
+            let _ = f.read_to_string(&mut text);
+        }
+        text
+    }
+
+    /// SIGKILL, as a crash would.
+    fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL the controller");
+        self.child.wait().expect("reap the controller");
+    }
+
+    /// Registers and logs in a user.
+    fn user(&self, username: &str) -> User {
+        let form = [("username", username), ("password", "e2e-password")];
+        let res = self
+            .http
+            .post(format!("{}/v1/auth/register", self.base))
+            .form(&form)
+            .send()
+            .expect("register");
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        let body: Value = self
+            .http
+            .post(format!("{}/v1/auth/login/", self.base))
+            .form(&form)
+            .send()
+            .expect("login")
+            .json()
+            .expect("login body");
+        User {
+            base: self.base.clone(),
+            http: self.http.clone(),
+            token: body["token"].as_str().expect("a token").to_owned(),
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            eprintln!(
+                "---- deis-controller output ({}) ----\n{}",
+                self.log.display(),
+                self.output()
+            );
+        }
+    }
+}
+
+/// An authenticated client of one controller.
+#[derive(Clone)]
+struct User {
+    base: String,
+    http: Client,
+    token: String,
+}
+
+/// A response read to its end.
+struct Answer {
+    status: StatusCode,
+    release: Option<String>,
+    body: Value,
+}
+
+impl Answer {
+    fn read(res: Response) -> Self {
+        let status = res.status();
+        let release = res
+            .headers()
+            .get("X-Deis-Release")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = res.text().expect("response body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Self {
+            status,
+            release,
+            body,
+        }
+    }
+
+    fn expect(self, status: StatusCode, what: &str) -> Self {
+        assert_eq!(self.status, status, "{what}: {}", self.body);
+        self
+    }
+}
+
+impl User {
+    /// The same user talking to another controller (a restarted one).
+    fn of(&self, ctl: &Controller) -> Self {
+        Self {
+            base: ctl.base.clone(),
+            http: ctl.http.clone(),
+            token: self.token.clone(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", format!("token {}", self.token))
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self.request(method.clone(), path);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Answer::read(
+            req.send()
+                .unwrap_or_else(|e| panic!("{method} {path}: {e}")),
+        )
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::GET, path, None)
+    }
+
+    fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body))
+    }
+
+    fn delete(&self, path: &str) -> Answer {
+        self.send(reqwest::Method::DELETE, path, None)
+    }
+
+    fn create_app(&self, id: &str) {
+        self.post("/v1/apps", json!({ "id": id }))
+            .expect(StatusCode::CREATED, "create app");
+    }
+
+    /// Deploys the test image with a procfile whose web process serves HTTP.
+    fn build_web(&self, app: &str) -> Answer {
+        self.post(
+            &format!("/v1/apps/{app}/builds"),
+            json!({ "image": IMAGE, "sha": SHA, "procfile": { "web": WEB } }),
+        )
+        .expect(StatusCode::CREATED, "build")
+    }
+
+    fn scale(&self, app: &str, structure: Value) -> Answer {
+        self.post(&format!("/v1/apps/{app}/scale"), structure)
+    }
+
+    /// The app's containers as the API lists them: engine name -> state, `run` records left out.
+    fn containers(&self, app: &str) -> BTreeMap<String, String> {
+        let page = self
+            .get(&format!("/v1/apps/{app}/containers"))
+            .expect(StatusCode::OK, "list containers")
+            .body;
+        page["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter(|c| c["type"] != "run")
+            .map(|c| {
+                let name = format!(
+                    "{app}_{}.{}.{}",
+                    c["release"].as_str().expect("release"),
+                    c["type"].as_str().expect("type"),
+                    c["num"]
+                );
+                (name, c["state"].as_str().expect("state").to_owned())
+            })
+            .collect()
+    }
+}
+
+/// `{app}_v{N}.{type}.{num}` for each number.
+fn names(
+    app: &str,
+    version: i64,
+    proc_type: &str,
+    nums: impl IntoIterator<Item = i64>,
+) -> BTreeSet<String> {
+    nums.into_iter()
+        .map(|n| format!("{app}_v{version}.{proc_type}.{n}"))
+        .collect()
+}
+
+/// Fails when two of the names are containers of the same process (`{type}.{num}`).
+fn assert_one_container_per_process(found: &BTreeSet<String>) {
+    let processes: BTreeSet<&str> = found
+        .iter()
+        .map(|n| n.split_once('.').map_or(n.as_str(), |(_, process)| process))
+        .collect();
+    assert_eq!(processes.len(), found.len(), "duplicates among {found:?}");
+}
+
+/// Waits until the engine holds exactly the containers the API lists for the app, each
+/// running and listed `up`, and returns their names.
+fn converged(world: &World, user: &User, app: &str) -> BTreeSet<String> {
+    let began = Instant::now();
+    loop {
+        let listed = user.containers(app);
+        let wanted: BTreeSet<String> = listed.keys().cloned().collect();
+        let all = world.containers(Some(app), false);
+        let running = world.containers(Some(app), true);
+        if listed.values().all(|s| s == "up") && wanted == all && wanted == running {
+            return wanted;
+        }
+        assert!(
+            began.elapsed() < CONVERGE,
+            "the engine did not match the database within {CONVERGE:?}:\n  \
+             database: {listed:?}\n  engine: {all:?}\n  running: {running:?}"
+        );
+        thread::sleep(POLL);
+    }
+}
+
+/// The labels of a web process of release 2, plus `extra`.
+fn web_v2<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut all = vec![("deis.release", "2"), ("deis.type", "web")];
+    all.extend_from_slice(extra);
+    all
+}
+
+/// The environment of a running container.
+fn env_of(container: &str) -> BTreeMap<String, String> {
+    docker(&["exec", container, "env"])
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// Sends `path` in the background, SIGKILLs the controller as soon as `in_flight` sees the
+/// engine working on it, and returns a restarted controller that reconciles every second.
+fn crash_during(
+    world: &World,
+    mut ctl: Controller,
+    user: &User,
+    path: &str,
+    body: &Value,
+    in_flight: impl Fn() -> bool,
+) -> Controller {
+    thread::scope(|s| {
+        // The request fails when its server dies; only the crash matters here.
+        let pending = s.spawn(|| user.request(reqwest::Method::POST, path).json(body).send());
+        wait_for("the engine to work on the request", CONVERGE, || {
+            in_flight().then_some(())
+        });
+        ctl.kill9();
+        let _ = pending.join();
+    });
+    eprintln!(
+        "after SIGKILL the engine holds {:?}",
+        world.containers(None, false)
+    );
+    Controller::start(world, &[("DEIS_RECONCILE_INTERVAL", "1")])
+}
+
+// ---- the tests ----------------------------------------------------------------------------------
+
+#[test]
+fn a_web_app_lives_through_build_scale_config_run_logs_and_destroy() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let alice = ctl.user("alice");
+    let app = world.app("life");
+    alice.create_app(&app);
+
+    // A build with a sha and a procfile with `web` scales to web=1, which really serves.
+    let build = alice.build_web(&app);
+    assert_eq!(build.release.as_deref(), Some("2"));
+    assert_eq!(
+        world.containers(Some(&app), true),
+        names(&app, 2, "web", [1])
+    );
+    assert_eq!(
+        alice.containers(&app),
+        BTreeMap::from([(format!("{app}_v2.web.1"), "up".to_owned())])
+    );
+    let web1 = format!("{app}_v2.web.1");
+    let served = docker(&["exec", &web1, "wget", "-qO-", "http://127.0.0.1:5000/"]);
+    assert_eq!(served.trim(), "ok", "the web process serves on $PORT");
+    let shown = alice
+        .get(&format!("/v1/apps/{app}"))
+        .expect(StatusCode::OK, "app")
+        .body;
+    assert_eq!(shown["structure"], json!({ "web": 1 }));
+
+    // Scale up, down, and refuse a type the build does not have.
+    alice
+        .scale(&app, json!({ "web": 3 }))
+        .expect(StatusCode::NO_CONTENT, "web=3");
+    assert_eq!(
+        world.containers(Some(&app), false),
+        names(&app, 2, "web", 1..=3)
+    );
+    assert_eq!(
+        world.containers(Some(&app), true),
+        names(&app, 2, "web", 1..=3)
+    );
+    assert!(alice.containers(&app).values().all(|s| s == "up"));
+    alice
+        .scale(&app, json!({ "web": 1 }))
+        .expect(StatusCode::NO_CONTENT, "web=1");
+    assert_eq!(
+        world.containers(Some(&app), false),
+        names(&app, 2, "web", [1])
+    );
+    let refused = alice
+        .scale(&app, json!({ "worker": 2 }))
+        .expect(StatusCode::BAD_REQUEST, "unknown type");
+    assert_eq!(
+        refused.body,
+        json!("Container type worker does not exist in application")
+    );
+    assert_eq!(
+        world.containers(Some(&app), false),
+        names(&app, 2, "web", [1])
+    );
+
+    // A config change is a new release: new names, the new environment inside.
+    let set = alice
+        .post(
+            &format!("/v1/apps/{app}/config"),
+            json!({ "values": { "GREETING": "hello world" } }),
+        )
+        .expect(StatusCode::CREATED, "config:set");
+    assert_eq!(set.release.as_deref(), Some("3"));
+    assert_eq!(
+        world.containers(Some(&app), false),
+        names(&app, 3, "web", [1])
+    );
+    let env = env_of(&format!("{app}_v3.web.1"));
+    assert_eq!(env.get("GREETING").map(String::as_str), Some("hello world"));
+    assert_eq!(env.get("DEIS_RELEASE").map(String::as_str), Some("v3"));
+    assert_eq!(env.get("DEIS_APP"), Some(&app));
+    assert_eq!(env.get("PORT").map(String::as_str), Some("5000"));
+    alice
+        .scale(&app, json!({ "web": 2 }))
+        .expect(StatusCode::NO_CONTENT, "web=2");
+    assert_eq!(
+        world.containers(Some(&app), true),
+        names(&app, 3, "web", 1..=2)
+    );
+
+    // run: the real exit code and output, in the release's environment, nothing left behind.
+    let ran = alice
+        .post(
+            &format!("/v1/apps/{app}/run"),
+            json!({ "command": "echo \"$GREETING from $DEIS_RELEASE\"; exit 3" }),
+        )
+        .expect(StatusCode::OK, "run");
+    assert_eq!(ran.body, json!([3, "hello world from v3\n"]));
+    assert_eq!(
+        world.containers(Some(&app), false),
+        names(&app, 3, "web", 1..=2)
+    );
+
+    // logs: the controller's lines and the containers' output, as one JSON string.
+    let logs = alice
+        .get(&format!("/v1/apps/{app}/logs"))
+        .expect(StatusCode::OK, "logs")
+        .body;
+    let logs = logs.as_str().expect("logs are a JSON string");
+    for expected in [
+        "deis[api]: alice deployed c0ffee0".to_owned(),
+        format!("deis[api]: {app}: alice scaled containers web=3"),
+        "deis[api]: alice added GREETING".to_owned(),
+        format!("{app}[web.1]: test-app listening on 5000"),
+        format!("{app}[web.2]: test-app listening on 5000"),
+    ] {
+        assert!(
+            logs.contains(&expected),
+            "no {expected:?} in the logs:\n{logs}"
+        );
+    }
+
+    // Down to zero, up again, then destroy: nothing of the app is left.
+    alice
+        .scale(&app, json!({ "web": 0 }))
+        .expect(StatusCode::NO_CONTENT, "web=0");
+    assert_eq!(world.containers(Some(&app), false), BTreeSet::new());
+    assert_eq!(alice.containers(&app), BTreeMap::new());
+    alice
+        .scale(&app, json!({ "web": 2 }))
+        .expect(StatusCode::NO_CONTENT, "web=2 again");
+    assert_eq!(
+        world.containers(Some(&app), true),
+        names(&app, 3, "web", 1..=2),
+        "numbers start again at 1 once a type has no container"
+    );
+    alice
+        .delete(&format!("/v1/apps/{app}"))
+        .expect(StatusCode::NO_CONTENT, "destroy");
+    assert_eq!(world.containers(None, false), BTreeSet::new());
+}
+
+#[test]
+fn an_image_without_procfile_runs_cmd_and_cancelling_an_account_removes_its_apps() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let admin = ctl.user("admin");
+    let bob = ctl.user("bob");
+    let (first, second, kept) = (world.app("cmd"), world.app("nosha"), world.app("kept"));
+    bob.create_app(&first);
+    bob.create_app(&second);
+    admin.create_app(&kept);
+
+    // The image's own command: cmd=1, really running, listed up.
+    let build = bob
+        .post(
+            &format!("/v1/apps/{first}/builds"),
+            json!({ "image": IMAGE }),
+        )
+        .expect(StatusCode::CREATED, "build");
+    assert_eq!(build.release.as_deref(), Some("2"));
+    assert_eq!(
+        world.containers(Some(&first), true),
+        names(&first, 2, "cmd", [1])
+    );
+    assert_eq!(
+        bob.containers(&first),
+        BTreeMap::from([(format!("{first}_v2.cmd.1"), "up".to_owned())])
+    );
+    // A procfile with `web` but no sha scales `cmd` too.
+    bob.post(
+        &format!("/v1/apps/{second}/builds"),
+        json!({ "image": IMAGE, "procfile": { "web": WEB } }),
+    )
+    .expect(StatusCode::CREATED, "build without sha");
+    assert_eq!(
+        world.containers(Some(&second), true),
+        names(&second, 2, "cmd", [1])
+    );
+    bob.scale(&second, json!({ "cmd": 2, "web": 1 }))
+        .expect(StatusCode::NO_CONTENT, "cmd=2 web=1");
+    let mut both = names(&second, 2, "cmd", 1..=2);
+    both.extend(names(&second, 2, "web", [1]));
+    assert_eq!(world.containers(Some(&second), true), both);
+    admin
+        .post(
+            &format!("/v1/apps/{kept}/builds"),
+            json!({ "image": IMAGE }),
+        )
+        .expect(StatusCode::CREATED, "admin's build");
+
+    // Cancelling bob's account removes the containers of every app he owns, and only those.
+    bob.delete("/v1/auth/cancel")
+        .expect(StatusCode::NO_CONTENT, "cancel");
+    assert_eq!(world.containers(None, false), names(&kept, 2, "cmd", [1]));
+    assert_eq!(world.containers(None, true), names(&kept, 2, "cmd", [1]));
+}
+
+#[test]
+fn a_config_change_of_ten_web_containers_always_keeps_one_running() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let carol = ctl.user("carol");
+    let app = world.app("ten");
+    carol.create_app(&app);
+    carol.build_web(&app);
+    carol
+        .scale(&app, json!({ "web": 10 }))
+        .expect(StatusCode::NO_CONTENT, "web=10");
+    assert_eq!(
+        world.containers(Some(&app), true),
+        names(&app, 2, "web", 1..=10)
+    );
+
+    let done = AtomicBool::new(false);
+    let web = [
+        world.label(),
+        format!("label=deis.app={app}"),
+        "label=deis.type=web".to_owned(),
+    ];
+    let (samples, fewest, changed) = thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let (mut samples, mut fewest) = (0_usize, usize::MAX);
+            let began = Instant::now();
+            while !done.load(Ordering::Relaxed) && began.elapsed() < CONVERGE {
+                fewest = fewest.min(engine_names(&web, true).len());
+                samples += 1;
+            }
+            (samples, fewest)
+        });
+        let changed = carol.post(
+            &format!("/v1/apps/{app}/config"),
+            json!({ "values": { "WAVE": "1" } }),
+        );
+        done.store(true, Ordering::Relaxed);
+        let (samples, fewest) = watcher.join().expect("watcher");
+        (samples, fewest, changed)
+    });
+    let changed = changed.expect(StatusCode::CREATED, "config:set");
+    assert_eq!(changed.release.as_deref(), Some("3"));
+    eprintln!("{samples} samples of the engine, fewest running web containers {fewest}");
+    assert!(samples >= 3, "only {samples} samples during the change");
+    assert!(fewest > 0, "no web container was running at some point");
+    assert_eq!(
+        world.containers(Some(&app), false),
+        names(&app, 3, "web", 1..=10)
+    );
+    assert_eq!(
+        world.containers(Some(&app), true),
+        names(&app, 3, "web", 1..=10)
+    );
+}
+
+#[test]
+fn a_controller_killed_mid_scale_converges_after_restart() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let dave = ctl.user("dave");
+    let app = world.app("killscale");
+    dave.create_app(&app);
+    dave.build_web(&app);
+
+    let ctl = crash_during(
+        &world,
+        ctl,
+        &dave,
+        &format!("/v1/apps/{app}/scale"),
+        &json!({ "web": 8 }),
+        || world.containers(Some(&app), false).len() > 1,
+    );
+    let dave = dave.of(&ctl);
+    let found = converged(&world, &dave, &app);
+    assert_eq!(found, names(&app, 2, "web", 1..=8));
+    assert_one_container_per_process(&found);
+    assert_eq!(world.containers(None, false), found, "no orphans");
+}
+
+#[test]
+fn a_controller_killed_mid_deploy_converges_after_restart() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let erin = ctl.user("erin");
+    let app = world.app("killdeploy");
+    erin.create_app(&app);
+    erin.build_web(&app);
+    erin.scale(&app, json!({ "web": 4 }))
+        .expect(StatusCode::NO_CONTENT, "web=4");
+
+    let release_3 = [world.label(), "label=deis.release=3".to_owned()];
+    let ctl = crash_during(
+        &world,
+        ctl,
+        &erin,
+        &format!("/v1/apps/{app}/config"),
+        &json!({ "values": { "CRASH": "yes" } }),
+        || !engine_names(&release_3, false).is_empty(),
+    );
+    let erin = erin.of(&ctl);
+    let found = converged(&world, &erin, &app);
+    assert_eq!(found, names(&app, 3, "web", 1..=4));
+    assert_one_container_per_process(&found);
+    assert_eq!(world.containers(None, false), found, "no orphans");
+    let env = env_of(&format!("{app}_v3.web.4"));
+    assert_eq!(env.get("CRASH").map(String::as_str), Some("yes"));
+}
+
+#[test]
+fn reconcile_starts_a_container_a_crash_left_created_but_not_started() {
+    let world = World::new();
+    let mut ctl = Controller::start(&world, &[]);
+    let frank = ctl.user("frank");
+    let app = world.app("created");
+    frank.create_app(&app);
+    frank.build_web(&app);
+    ctl.kill9();
+
+    // What a controller killed between create and start leaves: our container, never started.
+    let name = format!("{app}_v2.web.1");
+    docker(&["rm", "-f", &name]);
+    let labels = [
+        format!("deis.controller={}", world.identity),
+        format!("deis.app={app}"),
+        "deis.release=2".to_owned(),
+        "deis.type=web".to_owned(),
+        "deis.num=1".to_owned(),
+    ];
+    let mut args = vec!["create", "--name", name.as_str()];
+    for l in &labels {
+        args.extend(["--label", l.as_str()]);
+    }
+    args.push(IMAGE);
+    docker(&args);
+
+    let ctl = Controller::start(&world, &[("DEIS_RECONCILE_INTERVAL", "1")]);
+    let frank = frank.of(&ctl);
+    assert_eq!(converged(&world, &frank, &app), names(&app, 2, "web", [1]));
+}
+
+#[test]
+fn reconcile_removes_its_own_orphans_and_never_a_container_it_did_not_create() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[("DEIS_RECONCILE_INTERVAL", "1")]);
+    let grace = ctl.user("grace");
+    let app = world.app("foreign");
+    grace.create_app(&app);
+    grace.build_web(&app);
+
+    // Strangers: no labels; another controller's; ours in all but the controller label.
+    let plain = format!("{app}-plain");
+    let theirs = format!("{app}_v2.web.9");
+    let unlabelled = format!("{app}_v2.web.8");
+    let other = unique("other-controller");
+    world.foreign(&plain, &[]);
+    world.foreign(
+        &theirs,
+        &web_v2(&[
+            ("deis.controller", &other),
+            ("deis.app", &app),
+            ("deis.num", "9"),
+        ]),
+    );
+    world.foreign(
+        &unlabelled,
+        &web_v2(&[("deis.app", &app), ("deis.num", "8")]),
+    );
+    // Ours but not in the database: a process too many, and one of an app that does not exist.
+    let orphan = format!("{app}_v2.web.7");
+    let ghost_app = unique("e2eghost");
+    let ghost = format!("{ghost_app}_v2.web.1");
+    let mine = ("deis.controller", world.identity.as_str());
+    world.foreign(
+        &orphan,
+        &web_v2(&[mine, ("deis.app", &app), ("deis.num", "7")]),
+    );
+    world.foreign(
+        &ghost,
+        &web_v2(&[mine, ("deis.app", &ghost_app), ("deis.num", "1")]),
+    );
+
+    wait_for(
+        "reconcile to remove this controller's orphans",
+        CONVERGE,
+        || {
+            let left = world.containers(None, false);
+            (!left.contains(&orphan) && !left.contains(&ghost)).then_some(())
+        },
+    );
+    assert_eq!(world.containers(None, true), names(&app, 2, "web", [1]));
+    let strangers = [plain, theirs, unlabelled];
+    let running = |name: &str| {
+        docker_try(&["inspect", "--format", "{{.State.Running}}", name])
+            .is_ok_and(|s| s.trim() == "true")
+    };
+    for name in &strangers {
+        assert!(running(name), "{name} was touched by reconcile");
+    }
+
+    // Destroying the app they claim to belong to leaves them alone too.
+    grace
+        .delete(&format!("/v1/apps/{app}"))
+        .expect(StatusCode::NO_CONTENT, "destroy");
+    assert_eq!(world.containers(None, false), BTreeSet::new());
+    for name in &strangers {
+        assert!(running(name), "{name} was removed with the app");
+    }
+}
+
+#[test]
+fn an_unreachable_engine_answers_503_within_seconds_and_writes_nothing() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let heidi = ctl.user("heidi");
+    let app = world.app("down");
+    heidi.create_app(&app);
+    heidi.build_web(&app);
+    heidi
+        .post(
+            &format!("/v1/apps/{app}/config"),
+            json!({ "values": { "KEPT": "yes" } }),
+        )
+        .expect(StatusCode::CREATED, "config:set");
+    let snapshot = |user: &User| {
+        let get = |path: String| user.get(&path).expect(StatusCode::OK, &path).body;
+        let releases = get(format!("/v1/apps/{app}/releases"));
+        let versions: Vec<Value> = releases["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["version"].clone())
+            .collect();
+        let structure = get(format!("/v1/apps/{app}"))["structure"].clone();
+        let config = get(format!("/v1/apps/{app}/config"))["uuid"].clone();
+        let builds = get(format!("/v1/apps/{app}/builds"))["count"].clone();
+        let containers: BTreeSet<String> = user.containers(&app).into_keys().collect();
+        (versions, structure, config, builds, containers)
+    };
+    let before = snapshot(&heidi);
+    assert_eq!(before.0, vec![json!(3), json!(2), json!(1)]);
+    drop(ctl);
+
+    let ctl = Controller::start(
+        &world,
+        &[
+            ("DOCKER_HOST", "unix:///nonexistent.sock"),
+            ("DEIS_RECONCILE_INTERVAL", "1"),
+        ],
+    );
+    let heidi = heidi.of(&ctl);
+    let attempts = [
+        ("scale", json!({ "web": 3 })),
+        ("config", json!({ "values": { "LOST": "yes" } })),
+        (
+            "builds",
+            json!({ "image": IMAGE, "sha": SHA, "procfile": { "web": WEB } }),
+        ),
+        ("releases/rollback", json!({ "version": 2 })),
+        ("run", json!({ "command": "true" })),
+    ];
+    for (path, body) in attempts {
+        let began = Instant::now();
+        let answer = heidi.post(&format!("/v1/apps/{app}/{path}"), body);
+        let took = began.elapsed();
+        assert_eq!(
+            answer.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{path}: {}",
+            answer.body
+        );
+        let detail = answer.body["detail"].as_str().unwrap_or_default();
+        assert!(!detail.is_empty(), "{path}: no detail in {}", answer.body);
+        assert!(took < Duration::from_secs(5), "{path} took {took:?}");
+        eprintln!("{path}: 503 in {took:?}: {detail}");
+    }
+    assert_eq!(snapshot(&heidi), before, "nothing was written");
+    assert_eq!(
+        world.containers(Some(&app), true),
+        names(&app, 3, "web", [1])
+    );
+}
