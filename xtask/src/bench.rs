@@ -3,7 +3,8 @@
 //!
 //! Both servers are release builds on loopback; `wrk` (installed from Debian when missing)
 //! drives 16 connections. Rounds alternate bare / controller so that drift of a shared machine
-//! hits both alike; the medians are printed.
+//! hits both alike; the medians are printed. Then, unless `--only api`, the container
+//! operations of `bench_deploy`.
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -28,6 +29,17 @@ pub(crate) struct Args {
     /// Apps in the large listing measurement.
     #[arg(long, default_value_t = 10_000)]
     many_apps: usize,
+    /// Only one part: `api` (throughput, listing, memory) or `deploy` (container operations
+    /// against the engine's own speed); both when absent.
+    #[arg(long, value_enum)]
+    only: Option<Only>,
+}
+
+/// The parts of the bench.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Only {
+    Api,
+    Deploy,
 }
 
 /// One wrk measurement.
@@ -39,7 +51,7 @@ struct Load {
 }
 
 /// A child process killed on drop.
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -48,11 +60,11 @@ impl Drop for Server {
     }
 }
 
-fn free_addr() -> anyhow::Result<String> {
+pub(crate) fn free_addr() -> anyhow::Result<String> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string())
 }
 
-fn wait_up(url: &str) -> anyhow::Result<()> {
+pub(crate) fn wait_up(url: &str) -> anyhow::Result<()> {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(30) {
         if ureq::get(url).call().is_ok() {
@@ -134,7 +146,7 @@ fn wrk(url: &str, token: Option<&str>, args: &Args) -> anyhow::Result<Load> {
     })
 }
 
-fn median(mut values: Vec<f64>) -> f64 {
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
@@ -173,7 +185,7 @@ impl Api {
     }
 }
 
-fn login(base: &str, username: &str) -> anyhow::Result<String> {
+pub(crate) fn login(base: &str, username: &str) -> anyhow::Result<String> {
     let form = [("username", username), ("password", "bench-password")];
     ureq::post(&format!("{base}/v1/auth/register"))
         .send_form(form)
@@ -188,8 +200,19 @@ fn login(base: &str, username: &str) -> anyhow::Result<String> {
         .context("no token")
 }
 
-/// Builds both servers in release mode and prints the figures.
+/// Runs the parts of the bench the options ask for.
 pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
+    if args.only != Some(Only::Deploy) {
+        api(root, args)?;
+    }
+    if args.only != Some(Only::Api) {
+        crate::bench_deploy::run(root)?;
+    }
+    Ok(())
+}
+
+/// Builds both servers in release mode and prints the API figures.
+fn api(root: &Path, args: &Args) -> anyhow::Result<()> {
     ensure_wrk()?;
     crate::run(Command::new(env!("CARGO")).current_dir(root).args([
         "build",

@@ -5,6 +5,7 @@
 //! external tools (`docker`, `apt-get`) with the project's own files.
 
 mod bench;
+mod bench_deploy;
 mod dist;
 mod postgres;
 mod test;
@@ -37,7 +38,8 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Measures the API against a bare actix-web handler and prints the figures.
+    /// Measures the API against a bare actix-web handler, and container operations against
+    /// the engine's own speed, and prints the figures.
     Bench(bench::Args),
     /// Builds the release tarball and the controller's container image.
     Dist(dist::Args),
