@@ -132,7 +132,7 @@ impl Settings {
         if self.domain.is_empty() || self.domain.contains('/') {
             problems.push(format!("domain: {:?} is not a domain name", self.domain));
         }
-        if self.secret_key.len() > 0 && self.secret_key.len() < 16 {
+        if !self.secret_key.is_empty() && self.secret_key.len() < 16 {
             problems.push("secret_key: must be at least 16 characters when set".into());
         }
         if problems.is_empty() {
@@ -149,5 +149,55 @@ impl Settings {
         } else {
             self.database_url.clone()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_point_at_a_data_file() {
+        let settings = Settings::load(None).expect("defaults load");
+        assert_eq!(settings.bind, "127.0.0.1:8000");
+        assert!(
+            settings.database_url().ends_with("/deis.db"),
+            "{}",
+            settings.database_url()
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let mut settings = Settings::load(None).expect("defaults load");
+        settings.bind = "nowhere".into();
+        settings.registration = "sometimes".into();
+        settings.bcrypt_cost = 2;
+        settings.database_url = "mysql://x".into();
+        settings.secret_key = "short".into();
+        let problems = settings.check().expect_err("invalid");
+        assert_eq!(problems.len(), 5, "{problems:#?}");
+        for key in [
+            "bind",
+            "registration",
+            "bcrypt_cost",
+            "database_url",
+            "secret_key",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.starts_with(key)),
+                "{key} missing from {problems:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_settings_file_overrides_the_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("deis.toml");
+        std::fs::write(&file, "domain = \"example.org\"\nlog_lines = 7\n").expect("write");
+        let settings = Settings::load(Some(&file)).expect("file loads");
+        assert_eq!(settings.domain, "example.org");
+        assert_eq!(settings.log_lines, 7);
     }
 }
