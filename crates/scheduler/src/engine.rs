@@ -2,23 +2,31 @@
 //! one place where bollard's errors become [`SchedulerError`]s.
 
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
 use bollard::{API_DEFAULT_VERSION, Docker};
 use deis_domain::SchedulerError;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::OnceCell;
 
 use crate::DockerSettings;
 
+/// One attempt at connecting, awaited by every caller that arrives while it runs.
+type Attempt = Shared<BoxFuture<'static, Result<Docker, SchedulerError>>>;
+
 /// A lazily connected engine client. Connecting (and negotiating the API version down to
 /// what the engine speaks) happens on first use and is retried on later calls until it
 /// succeeds, so the controller starts, and answers "unavailable", while the engine is down.
+/// Callers that arrive while an attempt is under way share its outcome instead of queueing
+/// for attempts of their own, so no call waits longer than one connect timeout.
 pub(crate) struct Engine {
     host: Option<String>,
     connect_timeout: Duration,
     request_timeout: Duration,
     client: OnceCell<Docker>,
+    attempt: Mutex<Option<Attempt>>,
 }
 
 impl Engine {
@@ -29,12 +37,34 @@ impl Engine {
             connect_timeout: settings.connect_timeout,
             request_timeout: settings.request_timeout,
             client: OnceCell::new(),
+            attempt: Mutex::new(None),
         }
     }
 
-    /// The connected client, connecting first if needed.
+    /// The connected client, connecting first if needed: joins the attempt under way, or
+    /// starts one when there is none (or the last one failed).
     pub(crate) async fn docker(&self) -> Result<&Docker, SchedulerError> {
-        self.client.get_or_try_init(|| self.connect()).await
+        if let Some(docker) = self.client.get() {
+            return Ok(docker);
+        }
+        let attempt = {
+            let mut slot = self
+                .attempt
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match slot.as_ref() {
+                Some(running) if !matches!(running.peek(), Some(Err(_))) => running.clone(),
+                _ => {
+                    let fresh = connect(self.host.clone(), self.connect_timeout)
+                        .boxed()
+                        .shared();
+                    *slot = Some(fresh.clone());
+                    fresh
+                }
+            }
+        };
+        let docker = attempt.await?;
+        Ok(self.client.get_or_init(|| async { docker }).await)
     }
 
     /// Awaits one engine request, failing with a timeout error after the request bound.
@@ -57,34 +87,41 @@ impl Engine {
             .await
             .unwrap_or(Err(BollardError::RequestTimeoutError))
     }
+}
 
-    async fn connect(&self) -> Result<Docker, SchedulerError> {
-        let docker = match self.host.as_deref() {
-            None => Docker::connect_with_defaults(),
-            Some(host) if host.starts_with("unix://") => {
-                Docker::connect_with_unix(host, CLIENT_TIMEOUT_SECS, API_DEFAULT_VERSION)
-            }
-            Some(host) if host.starts_with("tcp://") || host.starts_with("http://") => {
-                Docker::connect_with_http(host, CLIENT_TIMEOUT_SECS, API_DEFAULT_VERSION)
-            }
-            Some(host) => {
-                return Err(SchedulerError::Unavailable(format!(
-                    "docker engine address {host:?} is not unix://, tcp:// or http://"
-                )));
-            }
+/// Makes a client for `host` (`None`: `DOCKER_HOST` or the local socket) and negotiates the
+/// API version within `timeout`.
+async fn connect(host: Option<String>, timeout: Duration) -> Result<Docker, SchedulerError> {
+    let docker = match host.as_deref() {
+        None => Docker::connect_with_defaults(),
+        Some(host) if host.starts_with("unix://") => {
+            Docker::connect_with_unix(host, CLIENT_TIMEOUT_SECS, API_DEFAULT_VERSION)
         }
-        .map_err(classify)?
-        .with_timeout(Duration::from_secs(CLIENT_TIMEOUT_SECS));
-        let negotiated = tokio::time::timeout(self.connect_timeout, docker.negotiate_version())
-            .await
-            .unwrap_or(Err(BollardError::RequestTimeoutError))
-            .map_err(classify)?;
-        tracing::info!(
-            api.version = %negotiated.client_version(),
-            "connected to the docker engine"
-        );
-        Ok(negotiated)
+        Some(host) if host.starts_with("tcp://") || host.starts_with("http://") => {
+            Docker::connect_with_http(host, CLIENT_TIMEOUT_SECS, API_DEFAULT_VERSION)
+        }
+        Some(host) => {
+            return Err(SchedulerError::Unavailable(format!(
+                "docker engine address {host:?} is not unix://, tcp:// or http://"
+            )));
+        }
     }
+    .map_err(classify)?
+    .with_timeout(Duration::from_secs(CLIENT_TIMEOUT_SECS));
+    let negotiated = tokio::time::timeout(timeout, docker.negotiate_version())
+        .await
+        .map_err(|_| {
+            SchedulerError::Unavailable(format!(
+                "docker engine unreachable: no answer within {}s",
+                timeout.as_secs_f32()
+            ))
+        })?
+        .map_err(classify)?;
+    tracing::info!(
+        api.version = %negotiated.client_version(),
+        "connected to the docker engine"
+    );
+    Ok(negotiated)
 }
 
 /// bollard's own bound on receiving response headers. Ours (`bounded`) are tighter for

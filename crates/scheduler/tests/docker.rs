@@ -673,6 +673,38 @@ async fn an_unreachable_engine_is_unavailable_within_seconds() {
 }
 
 #[tokio::test]
+async fn callers_during_an_engine_outage_share_one_connect_attempt() {
+    // Accepts connections (the kernel does, into the backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let connect_timeout = Duration::from_secs(1);
+    let scheduler = DockerScheduler::new(DockerSettings {
+        host: Some(format!("tcp://{}", silent.local_addr().expect("address"))),
+        connect_timeout,
+        ..DockerSettings::default()
+    });
+    let began = Instant::now();
+    let results = futures_util::future::join_all((0..6).map(|_| scheduler.list(None))).await;
+    let took = began.elapsed();
+    for result in results {
+        assert!(
+            matches!(&result, Err(SchedulerError::Unavailable(m)) if m.contains("unreachable")),
+            "{result:?}"
+        );
+    }
+    assert!(
+        took < connect_timeout * 2,
+        "6 concurrent callers took {took:?}: they queued for attempts of their own"
+    );
+    // A later call tries again rather than repeating the old failure.
+    let began = Instant::now();
+    assert!(scheduler.list(None).await.is_err());
+    assert!(
+        began.elapsed() >= connect_timeout,
+        "no new attempt was made"
+    );
+}
+
+#[tokio::test]
 async fn a_crashed_process_comes_back() {
     let mut t = TestApp::new("crash");
     let image = t.release(1).await;
