@@ -33,7 +33,7 @@ const WEB: &str = "start";
 /// A sha makes the first build of a procfile with `web` scale to `web=1`.
 const SHA: &str = "c0ffee0123456789abcdef0123456789abcdef01";
 /// How long any convergence may take before a test gives up.
-const CONVERGE: Duration = Duration::from_secs(90);
+const CONVERGE: Duration = Duration::from_secs(60);
 /// Pause between two polls of the engine or the API.
 const POLL: Duration = Duration::from_millis(100);
 
