@@ -1409,7 +1409,14 @@ impl Platform {
         let mut states = Vec::new();
         for c in &desired {
             match by_name.get(&c.name()) {
-                Some(o) if o.state != ContainerState::Destroyed => {
+                // Created (a crash between create and start), stopped and removed containers are
+                // started again; crashed ones are the restart policy's to bring back.
+                Some(o)
+                    if !matches!(
+                        o.state,
+                        ContainerState::Destroyed | ContainerState::Created | ContainerState::Down
+                    ) =>
+                {
                     if o.state != c.state {
                         states.push((c.uuid, o.state));
                     }
