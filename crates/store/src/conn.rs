@@ -68,13 +68,26 @@ impl Target {
     }
 
     /// Makes sure the database can be created: the parent folder of a SQLite file exists.
+    /// Creates the SQLite file's directory and switches the file to WAL once, before a pool
+    /// opens connections concurrently (switching needs the file to itself).
     fn prepare(&self) -> Result<(), StoreError> {
         match self {
-            Self::Sqlite(path) => match path.parent() {
-                Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-                    .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display()))),
-                _ => Ok(()),
-            },
+            Self::Sqlite(path) => {
+                match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+                        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?,
+                    _ => {}
+                }
+                let mut conn = self
+                    .establish()
+                    .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+                match &mut conn {
+                    DbConn::Sqlite(c) => c
+                        .batch_execute(SQLITE_PRAGMAS)
+                        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display()))),
+                    DbConn::Pg(_) => Ok(()),
+                }
+            }
             Self::Postgres(_) => Ok(()),
         }
     }
