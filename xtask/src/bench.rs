@@ -266,38 +266,70 @@ fn api(root: &Path, args: &Args) -> anyhow::Result<()> {
     };
     api.create_apps(0, 20)?;
     let list = format!("{base}/v1/apps");
+    let body = ureq::get(&list)
+        .header("Authorization", &format!("token {}", api.token))
+        .call()
+        .context("GET /v1/apps")?
+        .body_mut()
+        .read_to_string()
+        .context("list body")?;
+    let body_file = data.path().join("apps.json");
+    std::fs::write(&body_file, &body)?;
+    let same_addr = free_addr()?;
+    let _same = Server(
+        Command::new(root.join("target/release/examples/bare"))
+            .arg(&same_addr)
+            .arg(&body_file)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting bare with the API's body")?,
+    );
+    let same_url = format!("http://{same_addr}/v1/apps");
+    wait_up(&same_url)?;
     let bare_url = format!("http://{bare_addr}/v1/apps");
-    let (mut bare, mut ours) = (Vec::new(), Vec::new());
+    let (mut bare, mut same, mut ours) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=args.rounds {
         let b = wrk(&bare_url, None, args)?;
+        let s = wrk(&same_url, None, args)?;
         let o = wrk(&list, Some(&api.token), args)?;
         println!(
-            "round {round}: bare {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms | GET /v1/apps (20 apps) {:>9.0} req/s p50 {:.2} ms p99 {:.2} ms",
-            b.rps, b.p50_ms, b.p99_ms, o.rps, o.p50_ms, o.p99_ms
+            "round {round}: bare {:>7.0} req/s p99 {:.2} ms | bare, same {} B body {:>7.0} req/s p99 {:.2} ms | GET /v1/apps {:>7.0} req/s p99 {:.2} ms",
+            b.rps,
+            b.p99_ms,
+            body.len(),
+            s.rps,
+            s.p99_ms,
+            o.rps,
+            o.p99_ms
         );
         bare.push(b);
+        same.push(s);
         ours.push(o);
     }
     let m = |v: &[Load], f: fn(&Load) -> f64| median(v.iter().map(f).collect());
-    let (b_rps, o_rps) = (m(&bare, |l| l.rps), m(&ours, |l| l.rps));
-    let (b_p99, o_p99) = (m(&bare, |l| l.p99_ms), m(&ours, |l| l.p99_ms));
     println!(
         "\nmedians over {} rounds, {} connections, {} s each:",
         args.rounds, args.connections, args.seconds
     );
-    println!(
-        "  bare actix-web handler      {b_rps:>9.0} req/s  p50 {:.2} ms  p99 {b_p99:.2} ms",
-        m(&bare, |l| l.p50_ms)
-    );
-    println!(
-        "  GET /v1/apps (20 apps)      {o_rps:>9.0} req/s  p50 {:.2} ms  p99 {o_p99:.2} ms",
-        m(&ours, |l| l.p50_ms)
-    );
-    println!(
-        "  throughput ratio (ours/bare) {:.2}   p99 ratio (ours/bare) {:.2}",
-        o_rps / b_rps,
-        o_p99 / b_p99
-    );
+    for (name, loads) in [
+        ("bare handler, static JSON (52 B)", &bare),
+        ("bare handler, the API's body", &same),
+        ("GET /v1/apps, 20 apps, authed", &ours),
+    ] {
+        println!(
+            "  {name:<34} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
+            m(loads, |l| l.rps),
+            m(loads, |l| l.p50_ms),
+            m(loads, |l| l.p99_ms)
+        );
+    }
+    for (name, loads) in [("static JSON", &bare), ("same body", &same)] {
+        println!(
+            "  ours / bare ({name}): throughput {:.2}, p99 {:.2}",
+            m(&ours, |l| l.rps) / m(loads, |l| l.rps),
+            m(&ours, |l| l.p99_ms) / m(loads, |l| l.p99_ms)
+        );
+    }
 
     api.create_apps(20, 100)?;
     let hundred = wrk(&list, Some(&api.token), args)?;
