@@ -29,12 +29,23 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
     } else {
         Some(Postgres::start()?)
     };
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(root)
-        .args(["test", "--workspace", "--all-targets"])
-        .args(&args.cargo_args);
-    if let Some(pg) = &postgres {
-        cmd.env("DEIS_TEST_POSTGRES_URL", &pg.url);
+    let cargo_test = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.current_dir(root)
+            .arg("test")
+            .args(extra)
+            .args(&args.cargo_args);
+        if let Some(pg) = &postgres {
+            cmd.env("DEIS_TEST_POSTGRES_URL", &pg.url);
+        }
+        cmd
+    };
+    crate::run(&mut cargo_test(&["--workspace", "--all-targets"]))?;
+    if postgres.is_some() {
+        eprintln!("xtask: the API suite again, on PostgreSQL");
+        crate::run(
+            cargo_test(&["-p", "deis-api", "--test", "api"]).env("DEIS_TEST_BACKEND", "postgres"),
+        )?;
     }
-    crate::run(&mut cmd)
+    Ok(())
 }
