@@ -140,6 +140,7 @@ impl Drop for Postgres {
             .args(["-m", "immediate", "-D"])
             .arg(&data)
             .arg("stop")
+            .stdout(std::process::Stdio::null())
             .status();
         if let Err(e) = stopped {
             eprintln!("xtask: could not stop PostgreSQL: {e}");
