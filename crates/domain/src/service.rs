@@ -65,6 +65,18 @@ fn unavailable(what: &str, e: &SchedulerError) -> Error {
     Error::Unavailable(format!("{what}: {e}"))
 }
 
+/// What a new release points at, and which of those records it creates.
+struct Target<'a> {
+    /// The release's config.
+    config: &'a Config,
+    /// The release's build, none before the first build.
+    build: Option<&'a Build>,
+    /// `config`, when this release creates it.
+    new_config: Option<Config>,
+    /// `build`, when this release creates it.
+    new_build: Option<Build>,
+}
+
 /// A deploy step recorded in the store, with what the scheduler must do for it.
 struct Deploy {
     step: NewRelease,
@@ -378,6 +390,7 @@ impl Platform {
             }
         }
         let _lock = self.store.lock_app(&app.id).await?;
+        let app = self.store.app(&app.id).await?;
         let latest = self.store.latest_release(&app.id).await?;
         let base = self.store.config(latest.config).await?;
         let now = timefmt::now();
@@ -402,33 +415,21 @@ impl Platform {
             new_build: None,
             config_change: Some((&config, &base)),
         });
-        let mut events = vec![format!(
+        let event = format!(
             "{}: config {}-{} updated",
             app.id,
             app.id,
             short(config.uuid)
-        )];
-        let release = self.next_release(
-            &app,
-            &latest,
-            user,
-            summary,
-            config.uuid,
-            latest.build,
-            &mut events,
         );
-        let deploy = self
-            .plan_deploy(
-                &app,
-                release,
-                &config,
-                build.as_ref(),
-                Some(config.clone()),
-                None,
-                events,
-            )
+        let target = Target {
+            config: &config,
+            build: build.as_ref(),
+            new_config: Some(config.clone()),
+            new_build: None,
+        };
+        let (release, _) = self
+            .record_and_deploy(&app, &latest, user, summary, vec![event], target)
             .await?;
-        let release = self.carry_out(&app, deploy, build.as_ref()).await?;
         Ok((config, release))
     }
 
@@ -462,34 +463,16 @@ impl Platform {
             new_build: Some(&build),
             config_change: None,
         });
-        let mut events = vec![format!(
-            "{}: build {}-{} created",
-            app.id,
-            app.id,
-            short(build.uuid)
-        )];
-        let release = self.next_release(
-            &app,
-            &latest,
-            user,
-            summary,
-            config.uuid,
-            Some(build.uuid),
-            &mut events,
-        );
-        let deploy = self
-            .plan_deploy(
-                &app,
-                release,
-                &config,
-                Some(&build),
-                None,
-                Some(build.clone()),
-                events,
-            )
+        let event = format!("{}: build {}-{} created", app.id, app.id, short(build.uuid));
+        let target = Target {
+            config: &config,
+            build: Some(&build),
+            new_config: None,
+            new_build: Some(build.clone()),
+        };
+        let (release, step) = self
+            .record_and_deploy(&app, &latest, user, summary, vec![event], target)
             .await?;
-        let step = deploy.step.clone();
-        let release = self.carry_out(&app, deploy, Some(&build)).await?;
         if app.structure.is_empty() {
             let initial = release::default_structure(&build);
             if let Err(e) = self
@@ -524,62 +507,66 @@ impl Platform {
             None => None,
         };
         let summary = format!("{} rolled back to v{target}", user.username);
-        let mut events = Vec::new();
-        let release = self.next_release(
-            &app,
-            &latest,
-            user,
-            summary,
-            prev.config,
-            prev.build,
-            &mut events,
-        );
-        let deploy = self
-            .plan_deploy(&app, release, &config, build.as_ref(), None, None, events)
+        let target = Target {
+            config: &config,
+            build: build.as_ref(),
+            new_config: None,
+            new_build: None,
+        };
+        let (release, _) = self
+            .record_and_deploy(&app, &latest, user, summary, Vec::new(), target)
             .await?;
-        self.carry_out(&app, deploy, build.as_ref()).await
+        Ok(release)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn next_release(
+    /// Records release vN+1 pointing at `target` (inserting the records it creates) and moves
+    /// the app's processes onto it. Returns the release and the recorded step, which the caller
+    /// may still withdraw.
+    async fn record_and_deploy(
         &self,
         app: &App,
         latest: &Release,
         user: &User,
         summary: String,
-        config: Uuid,
-        build: Option<Uuid>,
-        events: &mut Vec<String>,
-    ) -> Release {
+        mut events: Vec<String>,
+        target: Target<'_>,
+    ) -> Result<(Release, NewRelease), Error> {
         let now = timefmt::now();
         let version = latest.version + 1;
         events.push(format!("{}: release {}-v{version} created", app.id, app.id));
         events.push(summary.clone());
-        Release {
+        let release = Release {
             uuid: Uuid::new_v4(),
             app: app.id.clone(),
             owner: user.username.clone(),
             version,
             summary,
-            config,
-            build,
+            config: target.config.uuid,
+            build: target.build.map(|b| b.uuid),
             created: now,
             updated: now,
-        }
+        };
+        let build = target.build;
+        let deploy = self.plan_deploy(app, release, target, events).await?;
+        let step = deploy.step.clone();
+        let release = self.carry_out(app, deploy, build).await?;
+        Ok((release, step))
     }
 
     /// Plans moving every running process of the app to `release`.
-    #[allow(clippy::too_many_arguments)]
     async fn plan_deploy(
         &self,
         app: &App,
         release: Release,
-        config: &Config,
-        build: Option<&Build>,
-        new_config: Option<Config>,
-        new_build: Option<Build>,
+        target: Target<'_>,
         events: Vec<String>,
     ) -> Result<Deploy, Error> {
+        let Target {
+            config,
+            build,
+            new_config,
+            new_build,
+        } = target;
         let existing: Vec<Container> = self
             .store
             .containers(&app.id)
