@@ -80,43 +80,19 @@ fn form(bytes: &[u8]) -> Result<Value, ApiError> {
     ))
 }
 
-/// The `name` parameter of a part's `Content-Disposition` header.
-fn part_name(head: &str) -> Option<String> {
-    let disposition = head.split("\r\n").find_map(|line| {
-        let (key, value) = line.split_once(':')?;
-        key.trim()
-            .eq_ignore_ascii_case("content-disposition")
-            .then_some(value)
-    })?;
-    disposition.split(';').skip(1).find_map(|param| {
-        let (key, value) = param.trim().split_once('=')?;
-        key.trim()
-            .eq_ignore_ascii_case("name")
-            .then(|| value.trim().trim_matches('"').to_owned())
-    })
-}
-
-fn multipart(boundary: &str, bytes: &[u8]) -> Result<Value, ApiError> {
-    let text = String::from_utf8_lossy(bytes);
-    let delimiter = format!("--{boundary}");
+/// Reads a `multipart/form-data` body (already in memory) into an object of its text fields.
+async fn multipart(content_type: &str, bytes: &[u8]) -> Result<Value, ApiError> {
+    let bad = |e: multer::Error| ApiError::BadRequest(format!("Multipart form parse error - {e}"));
+    let boundary = multer::parse_boundary(content_type).map_err(bad)?;
+    let data = web::Bytes::copy_from_slice(bytes);
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(data) });
+    let mut form = multer::Multipart::new(stream, boundary);
     let mut out = Map::new();
-    for part in text.split(delimiter.as_str()).skip(1) {
-        if part.starts_with("--") {
-            break;
-        }
-        let part = part.strip_prefix("\r\n").unwrap_or(part);
-        let Some((head, value)) = part.split_once("\r\n\r\n") else {
-            return Err(ApiError::BadRequest(
-                "Multipart form parse error - part without headers".into(),
-            ));
-        };
-        let name = part_name(head).ok_or_else(|| {
+    while let Some(field) = form.next_field().await.map_err(bad)? {
+        let name = field.name().map(str::to_owned).ok_or_else(|| {
             ApiError::BadRequest("Multipart form parse error - part without a name".into())
         })?;
-        out.insert(
-            name,
-            Value::String(value.strip_suffix("\r\n").unwrap_or(value).to_owned()),
-        );
+        out.insert(name, Value::String(field.text().await.map_err(bad)?));
     }
     Ok(Value::Object(out))
 }
@@ -133,12 +109,12 @@ fn has_nul(v: &Value) -> bool {
 }
 
 /// Parses raw bytes by content type.
-pub fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
-    parse_encoded(content_type, bytes).map(|(_, v)| v)
+pub async fn parse(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    parse_encoded(content_type, bytes).await.map(|(_, v)| v)
 }
 
 /// Parses raw bytes by content type, telling how they were encoded.
-pub fn parse_encoded(
+pub async fn parse_encoded(
     content_type: Option<&str>,
     bytes: &[u8],
 ) -> Result<(Encoding, Value), ApiError> {
@@ -160,20 +136,9 @@ pub fn parse_encoded(
             .map(|v| (Encoding::Json, v))
             .map_err(|e| ApiError::BadRequest(format!("JSON parse error - {e}"))),
         "application/x-www-form-urlencoded" => form(bytes).map(|v| (Encoding::Form, v)),
-        "multipart/form-data" => {
-            let boundary = content_type
-                .split(';')
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("boundary=")
-                        .map(|b| b.trim_matches('"').to_owned())
-                })
-                .filter(|b| !b.is_empty())
-                .ok_or_else(|| {
-                    ApiError::BadRequest("Multipart form parse error - no boundary".into())
-                })?;
-            multipart(&boundary, bytes).map(|v| (Encoding::Form, v))
-        }
+        "multipart/form-data" => multipart(content_type, bytes)
+            .await
+            .map(|v| (Encoding::Form, v)),
         _ => Err(ApiError::UnsupportedMediaType(content_type.to_owned())),
     }
 }
@@ -212,7 +177,7 @@ impl FromRequest for Body {
                     }
                     bytes.extend_from_slice(&chunk);
                 }
-                let parsed = parse_encoded(content_type.as_deref(), &bytes)?;
+                let parsed = parse_encoded(content_type.as_deref(), &bytes).await?;
                 if has_nul(&parsed.1) {
                     return Err(ApiError::BadRequest(
                         "Null characters are not allowed.".into(),
@@ -231,39 +196,54 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn parses_every_accepted_type() {
-        assert_eq!(parse(None, b"").unwrap(), json!({}));
-        assert_eq!(parse(Some("application/json"), b"").unwrap(), json!({}));
+    #[tokio::test]
+    async fn parses_every_accepted_type() {
+        assert_eq!(parse(None, b"").await.unwrap(), json!({}));
         assert_eq!(
-            parse(Some("application/json; charset=utf-8"), b"{\"a\":1}").unwrap(),
+            parse(Some("application/json"), b"").await.unwrap(),
+            json!({})
+        );
+        assert_eq!(
+            parse(Some("application/json; charset=utf-8"), b"{\"a\":1}")
+                .await
+                .unwrap(),
             json!({"a": 1})
         );
         assert_eq!(
-            parse(Some("application/x-www-form-urlencoded"), b"a=1&b=x+y").unwrap(),
+            parse(Some("application/x-www-form-urlencoded"), b"a=1&b=x+y")
+                .await
+                .unwrap(),
             json!({"a": "1", "b": "x y"})
         );
         let mp =
             b"--XX\r\nContent-Disposition: form-data; name=\"username\"\r\n\r\nbob\r\n--XX--\r\n";
         assert_eq!(
-            parse(Some("multipart/form-data; boundary=XX"), mp).unwrap(),
+            parse(Some("multipart/form-data; boundary=XX"), mp)
+                .await
+                .unwrap(),
             json!({"username": "bob"})
         );
         let mp = b"--XX\r\nContent-Disposition: form-data; name=\"a\"\r\nContent-Type: text/plain\r\n\r\n1\r\n--XX--\r\n";
         assert_eq!(
-            parse(Some("multipart/form-data; boundary=\"XX\""), mp).unwrap(),
+            parse(Some("multipart/form-data; boundary=\"XX\""), mp)
+                .await
+                .unwrap(),
             json!({"a": "1"})
         );
-        assert!(parse(Some("multipart/form-data; boundary="), mp).is_err());
+        assert!(
+            parse(Some("multipart/form-data; boundary="), mp)
+                .await
+                .is_err()
+        );
         assert!(has_nul(&json!({"a": ["x\u{0}"]})));
         assert!(has_nul(&json!({"\u{0}": 1})));
         assert!(!has_nul(&json!({"a": [1, null, "ü"]})));
         assert!(matches!(
-            parse(Some("text/plain"), b"x"),
+            parse(Some("text/plain"), b"x").await,
             Err(ApiError::UnsupportedMediaType(_))
         ));
         assert!(matches!(
-            parse(Some("application/json"), b"{"),
+            parse(Some("application/json"), b"{").await,
             Err(ApiError::BadRequest(_))
         ));
     }
