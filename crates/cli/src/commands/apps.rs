@@ -62,12 +62,33 @@ pub struct LogsArgs {
 /// Options of `apps:run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Which app (give it before the command).
+    /// Which app (before the command, or as the last two words after it).
     #[command(flatten)]
     pub app: AppOpt,
     /// The shell command to run inside the container, e.g. `deis run ls -la`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// The original client also read `-a APP` / `--app=APP` after the command
+/// (`deis run 'rake db:migrate' -a web`); when no app was given before the command, a trailing
+/// app option is taken as the app, not as part of the command.
+fn trailing_app(app: AppOpt, mut words: Vec<String>) -> (AppOpt, Vec<String>) {
+    if app.app.is_some() || words.len() < 2 {
+        return (app, words);
+    }
+    if let Some(name) = words.last().and_then(|w| w.strip_prefix("--app=")) {
+        let name = name.to_owned();
+        words.pop();
+        return (AppOpt { app: Some(name) }, words);
+    }
+    let n = words.len();
+    if n >= 3 && matches!(words[n - 2].as_str(), "-a" | "--app") {
+        let name = words.pop();
+        words.pop();
+        return (AppOpt { app: name }, words);
+    }
+    (app, words)
 }
 
 /// `deis apps:create [ID]`.
@@ -241,8 +262,9 @@ pub fn exit_code(rc: i64) -> i32 {
 
 /// `deis apps:run <command>...`: prints the output and returns the remote exit code.
 pub fn run(ctx: &mut Ctx, a: RunArgs) -> Result<i32> {
-    let (app, client) = ctx.app_client(&a.app)?;
-    let command = a.command.join(" ");
+    let (app_opt, words) = trailing_app(a.app, a.command);
+    let (app, client) = ctx.app_client(&app_opt)?;
+    let command = words.join(" ");
     if !ctx.json {
         eprintln!("Running `{command}`...");
     }
@@ -296,6 +318,36 @@ pub fn open(ctx: &mut Ctx, opt: &AppOpt) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_trailing_app_option_names_the_app() {
+        let none = AppOpt { app: None };
+        let (app, cmd) = trailing_app(none.clone(), words(&["rake db:migrate", "-a", "web"]));
+        assert_eq!(
+            (app.app.as_deref(), cmd),
+            (Some("web"), words(&["rake db:migrate"]))
+        );
+        let (app, cmd) = trailing_app(none.clone(), words(&["echo", "hi", "--app=web"]));
+        assert_eq!(
+            (app.app.as_deref(), cmd),
+            (Some("web"), words(&["echo", "hi"]))
+        );
+        let (app, cmd) = trailing_app(none.clone(), words(&["ls", "-a"]));
+        assert_eq!((app.app, cmd), (None, words(&["ls", "-a"])));
+        let given = AppOpt {
+            app: Some("x".into()),
+        };
+        let (app, cmd) = trailing_app(given, words(&["ls", "-a", "/tmp"]));
+        assert_eq!(
+            (app.app.as_deref(), cmd),
+            (Some("x"), words(&["ls", "-a", "/tmp"]))
+        );
+    }
+
     use super::*;
 
     #[test]
