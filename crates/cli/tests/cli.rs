@@ -418,11 +418,34 @@ fn a_new_user_goes_from_register_to_cancel() {
     let out = user.ok(&["apps:destroy", &format!("--confirm={app}")]);
     assert!(out.contains(&format!("Destroying {app}... done")), "{out}");
     assert!(out.contains("Git remote deis removed"), "{out}");
+    remove_release_tags(&app);
     let out = user.ok(&["auth:cancel", "--password=s3cret", "--yes"]);
     assert!(out.contains("Account cancelled"), "{out}");
     assert_eq!(user.settings("client.json")["token"], Value::Null);
     let run = user.run(&["login", &host, "--username=alice", "--password=s3cret"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
+}
+
+/// Removes the `{app}:vN` tags the controller published for `app` (the engine keeps them).
+fn remove_release_tags(app: &str) {
+    let Ok(out) = Command::new("docker")
+        .args(["images", "--format", "{{.Repository}}:{{.Tag}}", app])
+        .output()
+    else {
+        return;
+    };
+    let tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !tags.is_empty() {
+        let _ = Command::new("docker")
+            .arg("rmi")
+            .args(&tags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
 }
 
 /// A wrong password is refused with the controller's message and exit code 1.
