@@ -70,22 +70,34 @@ fn presented(req: &HttpRequest) -> Result<Presented<'_>, ApiError> {
     }
 }
 
-async fn user_for(state: &ApiState, token: &str) -> Result<User, ApiError> {
-    let invalid = ApiError::Unauthorized("Invalid token");
+/// The user id and token generation a token carries, verified (signature and expiry).
+fn verified_claims(state: &ApiState, token: &str) -> Result<(i64, i64), ApiError> {
+    let invalid = || ApiError::Unauthorized("Invalid token");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Some((id, generation, exp)) = state.verified.get(token)
+        && exp > now
+    {
+        return Ok((id, generation));
+    }
     let data =
         jsonwebtoken::decode::<Claims>(token, &state.decoding, &Validation::new(Algorithm::HS256))
-            .map_err(|_| ApiError::Unauthorized("Invalid token"))?;
-    let id: i64 = data
-        .claims
-        .sub
-        .parse()
-        .map_err(|_| ApiError::Unauthorized("Invalid token"))?;
+            .map_err(|_| invalid())?;
+    let id: i64 = data.claims.sub.parse().map_err(|_| invalid())?;
+    state
+        .verified
+        .put(token, (id, data.claims.generation, data.claims.exp));
+    Ok((id, data.claims.generation))
+}
+
+async fn user_for(state: &ApiState, token: &str) -> Result<User, ApiError> {
+    let invalid = ApiError::Unauthorized("Invalid token");
+    let (id, generation) = verified_claims(state, token)?;
     let user = match state.platform.store().user_by_id(id).await {
         Ok(u) => u,
         Err(StoreError::NotFound(_)) => return Err(invalid),
         Err(e) => return Err(e.into()),
     };
-    if user.token_generation != data.claims.generation {
+    if user.token_generation != generation {
         return Err(invalid);
     }
     if !user.is_active {

@@ -1,4 +1,5 @@
-//! Rendered `GET /v1/apps` bodies, reused while the store's app-list version is unchanged.
+//! Per-process caches of the hot read path: rendered `GET /v1/apps` bodies, reused while the
+//! store's app-list version is unchanged, and verified tokens.
 //!
 //! Only where the store can tell when app lists change ([`Store::app_lists_version`]): the key
 //! holds everything the body depends on (the caller's scope and the request URL, which shapes
@@ -46,6 +47,36 @@ impl ListCache {
             entries.clear();
         }
         entries.insert(key, (version, Instant::now(), body));
+    }
+}
+
+/// Tokens whose signature was verified, with the claims the API uses: `(user id, token
+/// generation, expiry)`. A signature stays valid for a given key, so verification happens once
+/// per token; expiry and the user's current generation are still checked on every request.
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedTokens {
+    entries: Mutex<HashMap<String, (i64, i64, i64)>>,
+}
+
+impl VerifiedTokens {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, i64, i64)>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The claims of a token verified before.
+    pub(crate) fn get(&self, token: &str) -> Option<(i64, i64, i64)> {
+        self.entries().get(token).copied()
+    }
+
+    /// Remembers a verified token's claims.
+    pub(crate) fn put(&self, token: &str, claims: (i64, i64, i64)) {
+        let mut entries = self.entries();
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(token.to_owned(), claims);
     }
 }
 

@@ -58,6 +58,8 @@ pub struct ApiState {
     pub(crate) dummy_hash: String,
     /// Rendered app lists (see [`crate::listcache`]).
     pub(crate) list_cache: crate::listcache::ListCache,
+    /// Tokens whose signature was already verified.
+    pub(crate) verified: crate::listcache::VerifiedTokens,
 }
 
 impl ApiState {
@@ -74,6 +76,7 @@ impl ApiState {
             decoding,
             dummy_hash,
             list_cache: crate::listcache::ListCache::default(),
+            verified: crate::listcache::VerifiedTokens::default(),
         }
     }
 }
