@@ -205,6 +205,13 @@ impl Platform {
             || self.store.is_collaborator(&app.id, &user.username).await?)
     }
 
+    /// The app's long-running containers: every recorded one except one-off `run`s.
+    async fn processes(&self, app: &str) -> Result<Vec<Container>, Error> {
+        let mut all = self.store.containers(app).await?;
+        all.retain(|c| c.proc_type != "run");
+        Ok(all)
+    }
+
     /// The app if the user may see it, else `NotFound`.
     pub async fn visible_app(&self, user: &User, id: &str) -> Result<App, Error> {
         if !validate::is_app_id(id) {
@@ -567,13 +574,7 @@ impl Platform {
             new_config,
             new_build,
         } = target;
-        let existing: Vec<Container> = self
-            .store
-            .containers(&app.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.proc_type != "run")
-            .collect();
+        let existing: Vec<Container> = self.processes(&app.id).await?;
         let now = timefmt::now();
         let mut containers = Vec::new();
         let mut specs = Vec::new();
@@ -872,13 +873,7 @@ impl Platform {
         config: &Config,
         request: &Structure,
     ) -> Result<(), Error> {
-        let existing: Vec<Container> = self
-            .store
-            .containers(&app.id)
-            .await?
-            .into_iter()
-            .filter(|c| c.proc_type != "run")
-            .collect();
+        let existing: Vec<Container> = self.processes(&app.id).await?;
         let now = timefmt::now();
         let mut add = Vec::new();
         let mut remove = Vec::new();
@@ -1369,13 +1364,7 @@ impl Platform {
         seen_before_lock: &[&Observed],
     ) -> Result<(usize, usize), Error> {
         let _lock = self.store.lock_app(id).await?;
-        let desired: Vec<Container> = self
-            .store
-            .containers(id)
-            .await?
-            .into_iter()
-            .filter(|c| c.proc_type != "run")
-            .collect();
+        let desired: Vec<Container> = self.processes(id).await?;
         if desired.is_empty() && seen_before_lock.is_empty() {
             return Ok((0, 0));
         }
