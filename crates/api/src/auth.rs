@@ -83,9 +83,10 @@ fn verified_claims(state: &ApiState, token: &str) -> Result<(i64, i64), ApiError
         jsonwebtoken::decode::<Claims>(token, &state.decoding, &Validation::new(Algorithm::HS256))
             .map_err(|_| invalid())?;
     let id: i64 = data.claims.sub.parse().map_err(|_| invalid())?;
-    state
-        .verified
-        .put(token, (id, data.claims.generation, data.claims.exp));
+    state.verified.put(
+        token.to_owned(),
+        (id, data.claims.generation, data.claims.exp),
+    );
     Ok((id, data.claims.generation))
 }
 

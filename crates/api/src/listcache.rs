@@ -19,66 +19,65 @@ const TTL: Duration = Duration::from_secs(2);
 /// Entries kept before the map is emptied.
 const CAPACITY: usize = 4096;
 
-/// Rendered list bodies by scope and URL.
-#[derive(Debug, Default)]
-pub(crate) struct ListCache {
-    entries: Mutex<HashMap<String, (u64, Instant, Bytes)>>,
+/// A string-keyed map that empties itself when it reaches [`CAPACITY`] entries.
+#[derive(Debug)]
+pub(crate) struct Bounded<V> {
+    entries: Mutex<HashMap<String, V>>,
 }
 
-impl ListCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Instant, Bytes)>> {
+impl<V> Default for Bounded<V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<V: Clone> Bounded<V> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, V>> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The body rendered at `version` for `key`, if still fresh.
-    pub(crate) fn get(&self, key: &str, version: u64) -> Option<Bytes> {
-        self.entries()
-            .get(key)
-            .filter(|(v, at, _)| *v == version && at.elapsed() < TTL)
-            .map(|(_, _, body)| body.clone())
+    /// The value kept under `key`.
+    pub(crate) fn get(&self, key: &str) -> Option<V> {
+        self.entries().get(key).cloned()
     }
 
-    /// Keeps a body rendered from data read at `version`.
-    pub(crate) fn put(&self, key: String, version: u64, body: Bytes) {
+    /// Keeps `value` under `key`.
+    pub(crate) fn put(&self, key: String, value: V) {
         let mut entries = self.entries();
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(key, (version, Instant::now(), body));
+        entries.insert(key, value);
+    }
+}
+
+/// Rendered list bodies by scope and URL, with the list version and time they were rendered at.
+#[derive(Debug, Default)]
+pub(crate) struct ListCache(Bounded<(u64, Instant, Bytes)>);
+
+impl ListCache {
+    /// The body rendered at `version` for `key`, if still fresh.
+    pub(crate) fn get(&self, key: &str, version: u64) -> Option<Bytes> {
+        self.0
+            .get(key)
+            .filter(|(v, at, _)| *v == version && at.elapsed() < TTL)
+            .map(|(_, _, body)| body)
+    }
+
+    /// Keeps a body rendered from data read at `version`.
+    pub(crate) fn put(&self, key: String, version: u64, body: Bytes) {
+        self.0.put(key, (version, Instant::now(), body));
     }
 }
 
 /// Tokens whose signature was verified, with the claims the API uses: `(user id, token
 /// generation, expiry)`. A signature stays valid for a given key, so verification happens once
 /// per token; expiry and the user's current generation are still checked on every request.
-#[derive(Debug, Default)]
-pub(crate) struct VerifiedTokens {
-    entries: Mutex<HashMap<String, (i64, i64, i64)>>,
-}
-
-impl VerifiedTokens {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, i64, i64)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The claims of a token verified before.
-    pub(crate) fn get(&self, token: &str) -> Option<(i64, i64, i64)> {
-        self.entries().get(token).copied()
-    }
-
-    /// Remembers a verified token's claims.
-    pub(crate) fn put(&self, token: &str, claims: (i64, i64, i64)) {
-        let mut entries = self.entries();
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert(token.to_owned(), claims);
-    }
-}
+pub(crate) type VerifiedTokens = Bounded<(i64, i64, i64)>;
 
 #[cfg(test)]
 mod tests {
