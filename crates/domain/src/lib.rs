@@ -8,9 +8,9 @@
 pub mod error;
 pub mod model;
 pub mod page;
+pub mod platform;
 pub mod release;
 pub mod scheduler;
-pub mod service;
 pub mod store;
 pub mod timefmt;
 pub mod validate;
@@ -20,5 +20,5 @@ pub use model::*;
 pub use page::{PAGE_SIZE, Page, PageSel};
 pub use scheduler::{ContainerSpec, LogLine, Observed, RunOutput, RunSpec, Scheduler};
 
-pub use service::{BuildInput, Platform, PlatformSettings};
+pub use platform::{BuildInput, Platform, PlatformSettings};
 pub use store::{AppLock, AppScope, Store};

@@ -1,0 +1,131 @@
+//! One-off commands and the app log.
+
+use super::*;
+
+impl Platform {
+    /// Runs a one-off command in a container of the current release.
+    pub async fn run(&self, user: &User, id: &str, body: &JsonMap) -> Result<RunOutput, Error> {
+        let app = self.visible_app(user, id).await?;
+        let command = match body.get("command") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(Error::field("command", REQUIRED));
+            }
+            Some(_) => return Err(Error::field("command", "Not a valid string.")),
+        };
+        let (record, spec) = {
+            let _lock = self.store.lock_app(&app.id).await?;
+            let app = self.store.app(&app.id).await?;
+            let latest = self.store.latest_release(&app.id).await?;
+            let Some(build_id) = latest.build else {
+                return Err(Error::Rejected(
+                    "No build associated with this release to run this command".into(),
+                ));
+            };
+            let build = self.store.build(&app.id, build_id).await?;
+            let config = self.store.config(latest.config).await?;
+            let num = self
+                .store
+                .containers(&app.id)
+                .await?
+                .iter()
+                .filter(|c| c.proc_type == "run")
+                .map(|c| c.num)
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let now = timefmt::now();
+            let record = Container {
+                uuid: Uuid::new_v4(),
+                app: app.id.clone(),
+                owner: app.owner.clone(),
+                release: latest.version,
+                proc_type: "run".into(),
+                num,
+                state: ContainerState::Up,
+                created: now,
+                updated: now,
+            };
+            let base = self.spec(&record, &build, &config);
+            let event = format!("{}: {} runs '{command}'", app.id, user.username);
+            self.store
+                .commit_scale(
+                    &app.id,
+                    &app.structure,
+                    std::slice::from_ref(&record),
+                    &[],
+                    Some(event),
+                )
+                .await?;
+            let spec = RunSpec {
+                name: container_name(&app.id, latest.version, "run", num),
+                app: app.id.clone(),
+                version: latest.version,
+                num,
+                image: base.image,
+                command,
+                env: base.env,
+                timeout: self.settings.run_timeout,
+            };
+            (record, spec)
+        };
+        let result = self.scheduler.run(&spec).await;
+        let state = if result.is_ok() {
+            ContainerState::Destroyed
+        } else {
+            ContainerState::Error
+        };
+        self.store.set_states(&[(record.uuid, state)]).await?;
+        result.map_err(|e| unavailable("could not run the command", &e))
+    }
+
+    /// The app's log: platform events merged with container output, oldest first.
+    pub async fn logs(&self, user: &User, id: &str) -> Result<Option<String>, Error> {
+        let app = self.visible_app(user, id).await?;
+        let limit = self.settings.log_lines;
+        let mut lines: Vec<(time::OffsetDateTime, String)> = self
+            .store
+            .events(&app.id, limit)
+            .await?
+            .into_iter()
+            .map(|e| {
+                (
+                    e.at,
+                    format!("{} deis[api]: {}", timefmt::deis(e.at), e.message),
+                )
+            })
+            .collect();
+        match self
+            .scheduler
+            .logs(&app.id, usize::try_from(limit).unwrap_or(usize::MAX))
+            .await
+        {
+            Ok(out) => lines.extend(out.into_iter().map(|l| {
+                (
+                    l.at,
+                    format!(
+                        "{} {}[{}]: {}",
+                        timefmt::deis(l.at),
+                        app.id,
+                        l.source,
+                        l.text
+                    ),
+                )
+            })),
+            Err(e) => tracing::debug!(app = %app.id, error = %e, "container logs unavailable"),
+        }
+        lines.sort_by_key(|(at, _)| *at);
+        let skip = lines
+            .len()
+            .saturating_sub(usize::try_from(limit).unwrap_or(usize::MAX));
+        if lines.len() == skip {
+            return Ok(None);
+        }
+        let mut text = String::new();
+        for (_, line) in &lines[skip..] {
+            text.push_str(line);
+            text.push('\n');
+        }
+        Ok(Some(text))
+    }
+}
