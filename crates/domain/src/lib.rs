@@ -10,6 +10,7 @@ pub mod model;
 pub mod page;
 pub mod platform;
 pub mod release;
+pub mod routing;
 pub mod scheduler;
 pub mod store;
 pub mod timefmt;
@@ -18,6 +19,7 @@ pub mod validate;
 pub use error::{Error, FieldErrors, SchedulerError, StoreError};
 pub use model::*;
 pub use page::{PAGE_SIZE, Page, PageSel};
+pub use routing::{AppRoutes, Endpoint, Routing, Unhealthy};
 pub use scheduler::{ContainerSpec, LogLine, Observed, RunOutput, RunSpec, Scheduler};
 
 pub use platform::{BuildInput, Platform, PlatformSettings};

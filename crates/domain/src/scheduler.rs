@@ -5,6 +5,7 @@
 //! the controller, so that `list` finds exactly the containers of this controller again.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -85,6 +86,8 @@ pub struct Observed {
     pub num: i64,
     /// Live state.
     pub state: ContainerState,
+    /// Where the router reaches it (its address on the platform's network), when it has one.
+    pub address: Option<IpAddr>,
 }
 
 /// One line a container printed.

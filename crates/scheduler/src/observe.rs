@@ -73,7 +73,7 @@ fn observed(summary: ContainerSummary) -> Option<Observed> {
         .as_ref()
         .and_then(|names| names.first())
         .map(|n| n.trim_start_matches('/').to_owned())?;
-    let labels = summary.labels.unwrap_or_default();
+    let labels = summary.labels.clone().unwrap_or_default();
     let parsed = (|| {
         Some(Observed {
             name: name.clone(),
@@ -82,12 +82,24 @@ fn observed(summary: ContainerSummary) -> Option<Observed> {
             proc_type: labels.get(labels::TYPE)?.clone(),
             num: labels.get(labels::NUM)?.parse().ok()?,
             state: state_of(summary.state, summary.status.as_deref()),
+            address: address_of(&summary),
         })
     })();
     if parsed.is_none() {
         tracing::warn!(container = %name, "skipping a container with incomplete deis labels");
     }
     parsed
+}
+
+/// The container's address on its network (the first one that has an address).
+fn address_of(summary: &ContainerSummary) -> Option<std::net::IpAddr> {
+    let networks = summary.network_settings.as_ref()?.networks.as_ref()?;
+    let mut names: Vec<&String> = networks.keys().collect();
+    names.sort();
+    names
+        .into_iter()
+        .filter_map(|n| networks.get(n)?.ip_address.as_deref())
+        .find_map(|ip| ip.parse().ok())
 }
 
 /// Engine state to port state. The summary carries no exit code, so an exited

@@ -106,6 +106,7 @@ impl Scheduler for FakeScheduler {
                 proc_type: s.proc_type.clone(),
                 num: s.num,
                 state: ContainerState::Up,
+                address: None,
             })
             .collect())
     }
