@@ -53,7 +53,9 @@ impl ResponseError for ApiError {
             Self::Domain(e) => match e {
                 Error::NotFound | Error::NotFoundEmpty => StatusCode::NOT_FOUND,
                 Error::Forbidden | Error::ForbiddenEmpty => StatusCode::FORBIDDEN,
-                Error::Fields(_) | Error::Rejected(_) => StatusCode::BAD_REQUEST,
+                Error::Fields(_) | Error::Rejected(_) | Error::Refused(_) => {
+                    StatusCode::BAD_REQUEST
+                }
                 Error::Unavailable(_) | Error::Store(StoreError::Unavailable(_)) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }

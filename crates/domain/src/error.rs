@@ -54,6 +54,10 @@ pub enum Error {
     /// A domain rule refused the request; the message is the whole answer.
     #[error("{0}")]
     Rejected(String),
+    /// The request cannot be carried out as asked (e.g. the new release never became
+    /// healthy); nothing was changed. Answered 400 with the message as `detail`.
+    #[error("{0}")]
+    Refused(String),
     /// The scheduler could not carry the change out; nothing was changed.
     #[error("{0}")]
     Unavailable(String),

@@ -117,4 +117,6 @@ pub trait Scheduler: Send + Sync {
     async fn run(&self, spec: &RunSpec) -> Result<RunOutput, SchedulerError>;
     /// The last `lines` lines the app's containers printed, oldest first.
     async fn logs(&self, app: &str, lines: usize) -> Result<Vec<LogLine>, SchedulerError>;
+    /// The last `lines` lines one container printed, as text; empty when it cannot be told.
+    async fn tail(&self, name: &str, lines: usize) -> String;
 }

@@ -94,6 +94,14 @@ impl Scheduler for DockerScheduler {
     async fn logs(&self, app: &str, lines: usize) -> Result<Vec<LogLine>, SchedulerError> {
         logs::logs(&self.engine, &self.settings.identity, app, lines).await
     }
+
+    #[tracing::instrument(skip(self))]
+    async fn tail(&self, name: &str, lines: usize) -> String {
+        match self.engine.docker().await {
+            Ok(docker) => logs::tail_text(&self.engine, docker, name, lines).await,
+            Err(_) => String::new(),
+        }
+    }
 }
 
 /// `repo:tag` into its parts; a colon inside the repository (a registry's port) is not a

@@ -1,8 +1,8 @@
-//! Test support, never linked into the binary: an in-memory [`Scheduler`] double with
-//! injectable failures, and the real API server on port 0 over a real SQLite file.
+//! Test support, never linked into the binary: in-memory [`Scheduler`] and [`Routing`]
+//! doubles with injectable failures, and the real API server on port 0 over a real database.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deis_api::{ApiSettings, ApiState, Registration};
 use deis_domain::{
-    ContainerSpec, ContainerState, LogLine, Observed, Platform, PlatformSettings, RunOutput,
-    RunSpec, Scheduler, SchedulerError, Store,
+    AppRoutes, ContainerSpec, ContainerState, Endpoint, LogLine, Observed, Platform,
+    PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, Store, Unhealthy,
 };
 
 /// What the fake engine holds: running containers by name, and published images.
@@ -19,6 +19,10 @@ use deis_domain::{
 pub struct Engine {
     /// Running containers by name.
     pub containers: BTreeMap<String, ContainerSpec>,
+    /// The address each container got, by name.
+    pub addresses: BTreeMap<String, IpAddr>,
+    /// Addresses handed out so far.
+    handed_out: u32,
     /// Image tags published: target -> source.
     pub images: BTreeMap<String, String>,
     /// One-off commands that ran.
@@ -78,6 +82,9 @@ impl Scheduler for FakeScheduler {
         }
         let mut engine = self.engine();
         for spec in specs {
+            engine.handed_out += 1;
+            let address = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + engine.handed_out));
+            engine.addresses.insert(spec.name.clone(), address);
             engine.containers.insert(spec.name.clone(), spec.clone());
         }
         Ok(())
@@ -88,14 +95,15 @@ impl Scheduler for FakeScheduler {
         let mut engine = self.engine();
         for name in names {
             engine.containers.remove(name);
+            engine.addresses.remove(name);
         }
         Ok(())
     }
 
     async fn list(&self, app: Option<&str>) -> Result<Vec<Observed>, SchedulerError> {
         self.reachable()?;
-        Ok(self
-            .engine()
+        let engine = self.engine();
+        Ok(engine
             .containers
             .values()
             .filter(|s| app.is_none_or(|a| a == s.app))
@@ -106,7 +114,7 @@ impl Scheduler for FakeScheduler {
                 proc_type: s.proc_type.clone(),
                 num: s.num,
                 state: ContainerState::Up,
-                address: None,
+                address: engine.addresses.get(&s.name).copied(),
             })
             .collect())
     }
@@ -134,6 +142,89 @@ impl Scheduler for FakeScheduler {
             })
             .collect())
     }
+
+    async fn tail(&self, name: &str, _lines: usize) -> String {
+        if self.engine().containers.contains_key(name) {
+            format!("{name} started\n")
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// What the fake router was told.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    /// The routes of each app, as last set.
+    pub apps: BTreeMap<String, AppRoutes>,
+    /// Endpoints drained, in order.
+    pub drained: Vec<Endpoint>,
+}
+
+/// Records the route table instead of routing; health checks fail on demand.
+#[derive(Debug, Default)]
+pub struct FakeRouting {
+    table: Mutex<RouteTable>,
+    /// Containers whose engine name contains one of these never become healthy.
+    pub unhealthy: Mutex<Vec<String>>,
+}
+
+impl FakeRouting {
+    /// The table as the use cases left it.
+    pub fn table(&self) -> MutexGuard<'_, RouteTable> {
+        self.table
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes containers whose name contains `pattern` fail their health checks.
+    pub fn fail_health_of(&self, pattern: &str) {
+        self.unhealthy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(pattern.to_owned());
+    }
+}
+
+#[async_trait]
+impl Routing for FakeRouting {
+    async fn set_routes(&self, routes: AppRoutes) {
+        self.table().apps.insert(routes.app.clone(), routes);
+    }
+
+    async fn remove_app(&self, app: &str) {
+        self.table().apps.remove(app);
+    }
+
+    async fn await_healthy(
+        &self,
+        endpoints: &[Endpoint],
+        _path: &str,
+        _timeout: Duration,
+    ) -> Result<(), Vec<Unhealthy>> {
+        let patterns = self
+            .unhealthy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let failed: Vec<Unhealthy> = endpoints
+            .iter()
+            .filter(|e| patterns.iter().any(|p| e.container.contains(p.as_str())))
+            .map(|e| Unhealthy {
+                endpoint: e.clone(),
+                reason: "connection refused (injected)".into(),
+            })
+            .collect();
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed)
+        }
+    }
+
+    async fn drain(&self, endpoints: &[Endpoint], _grace: Duration) {
+        self.table().drained.extend(endpoints.iter().cloned());
+    }
 }
 
 pub mod db;
@@ -149,6 +240,8 @@ pub struct TestApp {
     pub base: String,
     /// The scheduler double behind the server.
     pub scheduler: Arc<FakeScheduler>,
+    /// The router double behind the server.
+    pub routing: Arc<FakeRouting>,
     /// The store behind the server.
     pub store: Arc<dyn Store>,
     /// An HTTP client.
@@ -229,9 +322,11 @@ pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
     let db = TestDb::new().await;
     let store = db.store();
     let scheduler = Arc::new(FakeScheduler::default());
+    let routing = Arc::new(FakeRouting::default());
     let platform = Platform::new(
         store.clone(),
         scheduler.clone(),
+        routing.clone(),
         PlatformSettings::default(),
     );
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
@@ -241,6 +336,7 @@ pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
     TestApp {
         base,
         scheduler,
+        routing,
         store,
         http: reqwest::Client::new(),
         _db: db,

@@ -30,6 +30,6 @@ pub async fn build(state: web::Data<ApiState>, _: Builder, body: Body) -> ApiRes
     let (_, release) = state.platform.create_build(&user, &app.id, input).await?;
     Ok(HttpResponse::Ok().json(json!({
         "release": { "version": release.version },
-        "domains": [state.platform.url(&app.id)],
+        "domains": [state.platform.host(&app.id)],
     })))
 }

@@ -17,3 +17,4 @@ mod keys;
 mod perms;
 mod protocol;
 mod releases;
+mod routing;

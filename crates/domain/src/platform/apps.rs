@@ -120,6 +120,7 @@ impl Platform {
     /// Best effort: removes the named containers and whatever else the engine holds for the app.
     /// What fails here is an orphan that reconciliation removes later.
     pub(super) async fn remove_everything_of(&self, app: &str, mut names: Vec<String>) {
+        self.routing.remove_app(app).await;
         match self.scheduler.list(Some(app)).await {
             Ok(observed) => names.extend(observed.into_iter().map(|o| o.name)),
             Err(e) => tracing::warn!(app, error = %e, "could not list containers of a deleted app"),

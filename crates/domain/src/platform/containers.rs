@@ -180,22 +180,35 @@ impl Platform {
                     format!("{}: aborting, failed to create some containers", app.id),
                 )
                 .await;
-                if let Err(undo) = self
-                    .store
-                    .commit_scale(&app.id, &app.structure, &remove, &add, None)
-                    .await
-                {
-                    tracing::error!(app = %app.id, error = %undo, "could not undo a failed scale");
-                }
+                self.undo_scale(app, &add, &remove).await;
                 return Err(unavailable(
                     "aborting, failed to create some containers",
                     &e,
                 ));
             }
+        }
+        let gate = match self
+            .plan_switch(&app.id, &add, config, &remove, None)
+            .await
+        {
+            Ok(Some(switch)) => self.health_gate(&app.id, &switch).await.map(|()| switch.old),
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        };
+        let retired = match gate {
+            Ok(retired) => retired,
+            Err(e) => {
+                self.abandon(&add).await;
+                self.undo_scale(app, &add, &remove).await;
+                return Err(e);
+            }
+        };
+        if !add.is_empty() {
             let up: Vec<(Uuid, ContainerState)> =
                 add.iter().map(|c| (c.uuid, ContainerState::Up)).collect();
             self.store.set_states(&up).await?;
         }
+        self.switch_traffic(&app.id, &retired).await;
         if !remove.is_empty() {
             let names: Vec<String> = remove.iter().map(Container::name).collect();
             if let Err(e) = self.scheduler.remove(&names).await {
@@ -206,19 +219,9 @@ impl Platform {
                     format!("{}: aborting, failed to destroy some containers", app.id),
                 )
                 .await;
-                let started: Vec<String> = add.iter().map(Container::name).collect();
-                if !started.is_empty()
-                    && let Err(e) = self.scheduler.remove(&started).await
-                {
-                    tracing::warn!(app = %app.id, error = %e, "containers of a failed scale left for reconciliation");
-                }
-                if let Err(undo) = self
-                    .store
-                    .commit_scale(&app.id, &app.structure, &remove, &add, None)
-                    .await
-                {
-                    tracing::error!(app = %app.id, error = %undo, "could not undo a failed scale");
-                }
+                self.abandon(&add).await;
+                self.undo_scale(app, &add, &remove).await;
+                self.sync_routes(&app.id).await;
                 return Err(unavailable(
                     "aborting, failed to destroy some containers",
                     &e,
@@ -226,5 +229,16 @@ impl Platform {
             }
         }
         Ok(())
+    }
+
+    /// Puts the records of a failed scale back as they were.
+    async fn undo_scale(&self, app: &App, added: &[Container], removed: &[Container]) {
+        if let Err(undo) = self
+            .store
+            .commit_scale(&app.id, &app.structure, removed, added, None)
+            .await
+        {
+            tracing::error!(app = %app.id, error = %undo, "could not undo a failed scale");
+        }
     }
 }

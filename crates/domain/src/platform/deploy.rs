@@ -291,9 +291,17 @@ impl Platform {
             updated: now,
         };
         let build = target.build;
+        let config = target.config;
         let deploy = self.plan_deploy(app, release, target, events).await?;
+        let old_config = if deploy.step.retire.is_empty() || latest.config == config.uuid {
+            None
+        } else {
+            Some(self.store.config(latest.config).await?)
+        };
         let step = deploy.step.clone();
-        let release = self.carry_out(app, deploy, build).await?;
+        let release = self
+            .carry_out(app, deploy, build, config, old_config.as_ref())
+            .await?;
         Ok((release, step))
     }
 
@@ -355,12 +363,15 @@ impl Platform {
         Ok(Deploy { step, specs })
     }
 
-    /// Records the deploy, publishes the image, starts the new containers and retires the old.
+    /// Records the deploy, publishes the image, starts the new containers, waits until they
+    /// answer, switches traffic to them, drains and retires the old ones.
     async fn carry_out(
         &self,
         app: &App,
         deploy: Deploy,
         build: Option<&Build>,
+        config: &Config,
+        old_config: Option<&Config>,
     ) -> Result<Release, Error> {
         let Deploy { step, specs } = deploy;
         match self.store.commit_release(step.clone()).await {
@@ -393,12 +404,32 @@ impl Platform {
                 &e,
             ));
         }
+        let switch = match self
+            .plan_switch(&app.id, &step.containers, config, &step.retire, old_config)
+            .await
+        {
+            Ok(switch) => switch,
+            Err(e) => {
+                self.abandon(&step.containers).await;
+                self.withdraw(step).await;
+                return Err(e);
+            }
+        };
+        if let Some(switch) = &switch
+            && let Err(e) = self.health_gate(&app.id, switch).await
+        {
+            self.abandon(&step.containers).await;
+            self.withdraw(step).await;
+            return Err(e);
+        }
         let up: Vec<(Uuid, ContainerState)> = step
             .containers
             .iter()
             .map(|c| (c.uuid, ContainerState::Up))
             .collect();
         self.store.set_states(&up).await?;
+        let retired = switch.map(|s| s.old).unwrap_or_default();
+        self.switch_traffic(&app.id, &retired).await;
         let old: Vec<String> = step.retire.iter().map(Container::name).collect();
         if !old.is_empty()
             && let Err(e) = self.scheduler.remove(&old).await
@@ -406,6 +437,16 @@ impl Platform {
             tracing::warn!(app = %app.id, error = %e, "old containers left for reconciliation");
         }
         Ok(step.release)
+    }
+
+    /// Removes containers a refused step started; what fails is reconciliation's to remove.
+    pub(super) async fn abandon(&self, started: &[Container]) {
+        let names: Vec<String> = started.iter().map(Container::name).collect();
+        if !names.is_empty()
+            && let Err(e) = self.scheduler.remove(&names).await
+        {
+            tracing::warn!(error = %e, "containers of a refused step left for reconciliation");
+        }
     }
 
     pub(super) async fn withdraw(&self, step: NewRelease) {

@@ -29,7 +29,11 @@ impl Platform {
                 "domain",
                 format!("The domain {name} is already in use by another app"),
             )),
-            other => other.map(|()| domain).map_err(Error::from),
+            Err(e) => Err(e.into()),
+            Ok(()) => {
+                self.sync_routes(&app.id).await;
+                Ok(domain)
+            }
         }
     }
 
@@ -51,6 +55,8 @@ impl Platform {
             format!("{}: domain {domain} removed", app.id),
             format!("domain {domain} removed"),
         ];
-        Ok(self.store.remove_domain(&app.id, domain, events).await?)
+        self.store.remove_domain(&app.id, domain, events).await?;
+        self.sync_routes(&app.id).await;
+        Ok(())
     }
 }

@@ -4,6 +4,10 @@
 //! desired state first and then asks the scheduler to make it so; when the scheduler fails,
 //! the recorded step is withdrawn, so the database never claims what the engine refused.
 //! A controller killed between the two converges through [`Platform::reconcile`].
+//!
+//! Deploys and scales are one pipeline (`deploy::carry_out`, `containers::scale_locked`):
+//! record, publish the image, start, wait until the routable containers answer (`routes`),
+//! switch the router's table, drain the old containers' requests, stop them — or withdraw.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -19,6 +23,7 @@ use crate::model::{
 };
 use crate::page::{Page, PageSel};
 use crate::release::{self, SummaryInput};
+use crate::routing::{AppRoutes, Endpoint, Routing, Unhealthy};
 use crate::scheduler::{ContainerSpec, Observed, RunOutput, RunSpec, Scheduler};
 use crate::store::{AppScope, Store};
 use crate::timefmt;
@@ -32,6 +37,7 @@ mod domains;
 mod hooks;
 mod oneoff;
 mod reconcile;
+mod routes;
 mod sharing;
 
 pub use deploy::BuildInput;
@@ -47,6 +53,12 @@ pub struct PlatformSettings {
     pub run_timeout: Duration,
     /// `PORT` given to containers unless the config sets one.
     pub default_port: u16,
+    /// Port of the router's listener as clients see it; app URLs name it unless it is 80.
+    pub public_port: Option<u16>,
+    /// How long a deploy waits for new routable containers to answer their health check.
+    pub health_timeout: Duration,
+    /// How long old containers may finish their requests after they left the route table.
+    pub drain_grace: Duration,
 }
 
 impl Default for PlatformSettings {
@@ -56,6 +68,9 @@ impl Default for PlatformSettings {
             log_lines: 1000,
             run_timeout: Duration::from_secs(20 * 60),
             default_port: 5000,
+            public_port: None,
+            health_timeout: Duration::from_secs(60),
+            drain_grace: Duration::from_secs(10),
         }
     }
 }
@@ -65,6 +80,7 @@ impl Default for PlatformSettings {
 pub struct Platform {
     store: Arc<dyn Store>,
     scheduler: Arc<dyn Scheduler>,
+    routing: Arc<dyn Routing>,
     settings: PlatformSettings,
 }
 
@@ -82,11 +98,13 @@ impl Platform {
     pub fn new(
         store: Arc<dyn Store>,
         scheduler: Arc<dyn Scheduler>,
+        routing: Arc<dyn Routing>,
         settings: PlatformSettings,
     ) -> Self {
         Self {
             store,
             scheduler,
+            routing,
             settings,
         }
     }
@@ -101,9 +119,17 @@ impl Platform {
         &self.settings
     }
 
-    /// The app's public hostname.
-    pub fn url(&self, app: &str) -> String {
+    /// The app's host name under the platform's domain.
+    pub fn host(&self, app: &str) -> String {
         format!("{app}.{}", self.settings.domain)
+    }
+
+    /// Where users open the app: its host name, with the router's port unless that is 80.
+    pub fn url(&self, app: &str) -> String {
+        match self.settings.public_port {
+            Some(port) if port != 80 => format!("{}:{port}", self.host(app)),
+            _ => self.host(app),
+        }
     }
 
     /// Whether the user may see the app: owner, collaborator or admin.

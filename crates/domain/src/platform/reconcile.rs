@@ -36,6 +36,7 @@ impl Platform {
                 }
                 Err(e) => tracing::warn!(app = %app, error = %e, "reconciling the app failed"),
             }
+            self.sync_routes(&app).await;
         }
         Ok((started, removed))
     }
