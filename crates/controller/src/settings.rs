@@ -40,6 +40,16 @@ pub struct Settings {
     pub scheduler_identity: String,
     /// Seconds to wait for new containers to run.
     pub start_timeout: u64,
+    /// Address of the router's HTTP listener; empty disables the listener.
+    pub router_bind: String,
+    /// Address of the router's HTTPS listener (certificates from `/v1/certs`); empty: none.
+    pub router_tls_bind: String,
+    /// Port of the router as users reach it, for app URLs; 0 = the port of `router_bind`.
+    pub router_public_port: u16,
+    /// Seconds a deploy waits for new routable containers to answer their health check.
+    pub health_timeout: u64,
+    /// Seconds old containers may finish in-flight requests after leaving the route table.
+    pub drain_grace: u64,
     /// Log filter (`info`, `deis_api=debug,info`, ...).
     pub log: String,
 }
@@ -54,7 +64,7 @@ impl Settings {
             .set_default("db_pool_size", 8)?
             .set_default("secret_key", "")?
             .set_default("builder_key", "")?
-            .set_default("domain", "deisapp.local")?
+            .set_default("domain", "localhost")?
             .set_default("registration", "enabled")?
             .set_default("bcrypt_cost", 10)?
             .set_default("token_lifetime", 30 * 24 * 3600)?
@@ -64,6 +74,11 @@ impl Settings {
             .set_default("reconcile_interval", 30)?
             .set_default("scheduler_identity", "deis-controller")?
             .set_default("start_timeout", 60)?
+            .set_default("router_bind", "127.0.0.1:8080")?
+            .set_default("router_tls_bind", "")?
+            .set_default("router_public_port", 0)?
+            .set_default("health_timeout", 60)?
+            .set_default("drain_grace", 10)?
             .set_default("log", "info")?;
         if let Some(file) = file {
             builder = builder.add_source(
@@ -129,6 +144,19 @@ impl Settings {
         if self.start_timeout == 0 {
             problems.push("start_timeout: must be at least 1 second".into());
         }
+        if self.health_timeout == 0 {
+            problems.push("health_timeout: must be at least 1 second".into());
+        }
+        for (name, value) in [
+            ("router_bind", &self.router_bind),
+            ("router_tls_bind", &self.router_tls_bind),
+        ] {
+            if !value.is_empty() && value.parse::<std::net::SocketAddr>().is_err() {
+                problems.push(format!(
+                    "{name}: {value:?} is not an address like 127.0.0.1:8080 (empty disables it)"
+                ));
+            }
+        }
         if self.domain.is_empty() || self.domain.contains('/') {
             problems.push(format!("domain: {:?} is not a domain name", self.domain));
         }
@@ -140,6 +168,17 @@ impl Settings {
         } else {
             Err(problems)
         }
+    }
+
+    /// The router's port as users reach it: the setting, else the HTTP listener's port.
+    pub fn public_port(&self) -> Option<u16> {
+        if self.router_public_port != 0 {
+            return Some(self.router_public_port);
+        }
+        self.router_bind
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.port())
     }
 
     /// The database URL, defaulting to a SQLite file in the data directory.

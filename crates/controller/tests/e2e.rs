@@ -115,6 +115,14 @@ fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>
     }
 }
 
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 // ---- one test's world ------------------------------------------------------------------------
 
 /// A test's identity, database directory and everything it must clean up.
@@ -216,6 +224,8 @@ impl Drop for World {
 struct Controller {
     child: Child,
     base: String,
+    /// `http://127.0.0.1:PORT` of the router's listener.
+    router: String,
     log: PathBuf,
     http: Client,
 }
@@ -224,10 +234,8 @@ impl Controller {
     /// Starts the binary on the world's database, with the world's identity, and waits
     /// until it answers `/healthz`.
     fn start(world: &World, env: &[(&str, &str)]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
+        let router_port = free_port();
         let log = world.dir.path().join(format!("controller-{port}.log"));
         let out = File::create(&log).expect("log file");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_deis-controller"));
@@ -235,6 +243,8 @@ impl Controller {
             .env_remove("DEIS_CONFIG")
             .env_remove("DOCKER_HOST")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
+            .env("DEIS_ROUTER_BIND", format!("127.0.0.1:{router_port}"))
+            .env("DEIS_DOMAIN", "localhost")
             .env("DEIS_DATABASE_URL", world.db_url())
             .env("DEIS_SECRET_KEY", "e2e-secret-key-of-enough-length")
             .env("DEIS_SCHEDULER_IDENTITY", &world.identity)
@@ -251,6 +261,7 @@ impl Controller {
         let mut controller = Self {
             child: cmd.spawn().expect("start deis-controller"),
             base: format!("http://127.0.0.1:{port}"),
+            router: format!("http://127.0.0.1:{router_port}"),
             log,
             http: Client::builder()
                 .timeout(Duration::from_secs(180))
@@ -1013,4 +1024,178 @@ fn an_unreachable_engine_answers_503_within_seconds_and_writes_nothing() {
         world.containers(Some(&app), true),
         names(&app, 3, "web", [1])
     );
+}
+
+// ---- the router ----------------------------------------------------------------------------------
+
+/// One request through the router for `host`: status and body, or the transport error.
+fn via_router(ctl: &Controller, host: &str, path: &str) -> Result<(StatusCode, String), String> {
+    let res = ctl
+        .http
+        .get(format!("{}{path}", ctl.router))
+        .header("Host", host)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .map_err(|e| e.to_string())?;
+    let status = res.status();
+    Ok((status, res.text().map_err(|e| e.to_string())?))
+}
+
+/// Polls the router until `host` answers `path` with `status`; returns the body.
+fn router_answers(ctl: &Controller, host: &str, path: &str, status: StatusCode) -> String {
+    wait_for(
+        &format!("{host}{path} to answer {status}"),
+        CONVERGE,
+        || match via_router(ctl, host, path) {
+            Ok((s, body)) if s == status => Some(body),
+            _ => None,
+        },
+    )
+}
+
+#[test]
+fn the_router_reaches_an_app_by_host_and_domain_across_its_containers() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let erin = ctl.user("erin");
+    let app = world.app("routed");
+    erin.create_app(&app);
+    erin.build_web(&app);
+    let host = format!("{app}.localhost");
+    let shown = erin.get(&format!("/v1/apps/{app}")).body;
+    let router_port = ctl.router.rsplit(':').next().expect("port");
+    assert_eq!(shown["url"], format!("{host}:{router_port}"));
+
+    // The first deploy answers at once through the router.
+    let (status, body) = via_router(&ctl, &host, "/").expect("router answers");
+    assert_eq!((status, body.trim()), (StatusCode::OK, "ok"));
+
+    erin.scale(&app, json!({ "web": 3 }))
+        .expect(StatusCode::NO_CONTENT, "web=3");
+    let mut seen = BTreeSet::new();
+    for _ in 0..30 {
+        let (status, body) = via_router(&ctl, &host, "/whoami").expect("router answers");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains(&format!("app={app} release=v2")), "{body}");
+        seen.insert(body);
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "30 requests reach all 3 containers: {seen:?}"
+    );
+
+    let domain = format!("{app}.example.test");
+    erin.post(
+        &format!("/v1/apps/{app}/domains"),
+        json!({ "domain": domain }),
+    )
+    .expect(StatusCode::CREATED, "domains:add");
+    let body = router_answers(&ctl, &format!("{domain}:80"), "/whoami", StatusCode::OK);
+    assert!(body.contains(&format!("app={app}")), "{body}");
+    let (status, _) = via_router(&ctl, "nobody.example.test", "/").expect("router answers");
+    assert_eq!(status, StatusCode::NOT_FOUND, "an unknown host");
+
+    erin.delete(&format!("/v1/apps/{app}/domains/{domain}"))
+        .expect(StatusCode::NO_CONTENT, "domains:remove");
+    router_answers(&ctl, &domain, "/", StatusCode::NOT_FOUND);
+    erin.delete(&format!("/v1/apps/{app}"))
+        .expect(StatusCode::NO_CONTENT, "destroy");
+    router_answers(&ctl, &host, "/", StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn clients_sending_without_pause_see_no_failure_through_config_changes_and_a_rollback() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[("DEIS_DRAIN_GRACE", "5")]);
+    let fred = ctl.user("fred");
+    let app = world.app("steady");
+    fred.create_app(&app);
+    fred.build_web(&app);
+    fred.scale(&app, json!({ "web": 3 }))
+        .expect(StatusCode::NO_CONTENT, "web=3");
+    let host = format!("{app}.localhost");
+    router_answers(&ctl, &host, "/", StatusCode::OK);
+
+    let done = AtomicBool::new(false);
+    let (outcomes, last) = thread::scope(|s| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let (mut ok, mut failures) = (0_usize, Vec::new());
+                    while !done.load(Ordering::Relaxed) {
+                        match via_router(&ctl, &host, "/whoami") {
+                            Ok((StatusCode::OK, _)) => ok += 1,
+                            Ok((status, body)) => failures.push(format!("{status}: {body}")),
+                            Err(e) => failures.push(e),
+                        }
+                    }
+                    (ok, failures)
+                })
+            })
+            .collect();
+        for greeting in ["one", "two", "three"] {
+            fred.post(
+                &format!("/v1/apps/{app}/config"),
+                json!({ "values": { "GREETING": greeting } }),
+            )
+            .expect(StatusCode::CREATED, "config:set");
+        }
+        fred.post(&format!("/v1/apps/{app}/releases/rollback"), json!({}))
+            .expect(StatusCode::CREATED, "rollback");
+        let last = router_answers(&ctl, &host, "/whoami", StatusCode::OK);
+        done.store(true, Ordering::Relaxed);
+        let outcomes: Vec<(usize, Vec<String>)> = clients
+            .into_iter()
+            .map(|c| c.join().expect("client"))
+            .collect();
+        (outcomes, last)
+    });
+    let served: usize = outcomes.iter().map(|(ok, _)| ok).sum();
+    let failures: Vec<&String> = outcomes.iter().flat_map(|(_, f)| f).collect();
+    eprintln!("{served} requests served during 4 deploys");
+    assert!(failures.is_empty(), "failed requests: {failures:?}");
+    assert!(served > 40, "only {served} requests were served");
+    assert!(
+        last.contains("release=v6 ") && last.contains("greeting=two"),
+        "the rollback to v4's config serves: {last}"
+    );
+}
+
+#[test]
+fn a_release_that_never_listens_is_refused_while_the_old_one_keeps_answering() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[("DEIS_HEALTH_TIMEOUT", "4")]);
+    let gina = ctl.user("gina");
+    let app = world.app("deaf");
+    gina.create_app(&app);
+    gina.build_web(&app);
+    let host = format!("{app}.localhost");
+    router_answers(&ctl, &host, "/", StatusCode::OK);
+
+    let refused = gina.post(
+        &format!("/v1/apps/{app}/builds"),
+        json!({ "image": IMAGE, "sha": SHA, "procfile": { "web": "echo deaf on purpose; sleep 600" } }),
+    );
+    let refused = refused.expect(StatusCode::BAD_REQUEST, "a build that never listens");
+    let detail = refused.body["detail"].as_str().expect("a detail");
+    assert!(
+        detail.contains("web.1 did not answer HTTP on port 5000"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("deaf on purpose"),
+        "quotes its output: {detail}"
+    );
+
+    let releases = gina.get(&format!("/v1/apps/{app}/releases")).body;
+    assert_eq!(releases["count"], 2, "no release recorded");
+    assert_eq!(
+        world.containers(Some(&app), false),
+        names(&app, 2, "web", [1]),
+        "the new container is gone, the old one stays"
+    );
+    let (status, body) = via_router(&ctl, &host, "/whoami").expect("router answers");
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("release=v2"), "{body}");
 }

@@ -187,11 +187,11 @@ impl Platform {
                 ));
             }
         }
-        let gate = match self
-            .plan_switch(&app.id, &add, config, &remove, None)
-            .await
-        {
-            Ok(Some(switch)) => self.health_gate(&app.id, &switch).await.map(|()| switch.old),
+        let gate = match self.plan_switch(&app.id, &add, config, &remove, None).await {
+            Ok(Some(switch)) => self
+                .health_gate(&app.id, &switch)
+                .await
+                .map(|()| switch.old),
             Ok(None) => Ok(Vec::new()),
             Err(e) => Err(e),
         };

@@ -64,7 +64,13 @@ fn explicit_health_path(config: &Config) -> Option<String> {
         .map(release::env_text)
         .map(|p| p.trim().to_owned())
         .filter(|p| !p.is_empty())
-        .map(|p| if p.starts_with('/') { p } else { format!("/{p}") })
+        .map(|p| {
+            if p.starts_with('/') {
+                p
+            } else {
+                format!("/{p}")
+            }
+        })
 }
 
 impl Platform {
@@ -230,10 +236,7 @@ impl Platform {
         let mut hosts = vec![self.host(app)];
         let mut page = 1;
         loop {
-            let domains = self
-                .store
-                .list_domains(app, PageSel::Number(page))
-                .await?;
+            let domains = self.store.list_domains(app, PageSel::Number(page)).await?;
             hosts.extend(domains.items.iter().map(|d| d.domain.to_ascii_lowercase()));
             if !domains.has_next() {
                 break;
@@ -307,9 +310,18 @@ mod tests {
     #[test]
     fn port_and_health_path_come_from_the_config() {
         assert_eq!(port_of(&config(serde_json::json!({})), 5000), 5000);
-        assert_eq!(port_of(&config(serde_json::json!({"PORT": "8080"})), 5000), 8080);
-        assert_eq!(port_of(&config(serde_json::json!({"PORT": 9000})), 5000), 9000);
-        assert_eq!(port_of(&config(serde_json::json!({"PORT": "x"})), 5000), 5000);
+        assert_eq!(
+            port_of(&config(serde_json::json!({"PORT": "8080"})), 5000),
+            8080
+        );
+        assert_eq!(
+            port_of(&config(serde_json::json!({"PORT": 9000})), 5000),
+            9000
+        );
+        assert_eq!(
+            port_of(&config(serde_json::json!({"PORT": "x"})), 5000),
+            5000
+        );
         assert_eq!(explicit_health_path(&config(serde_json::json!({}))), None);
         assert_eq!(
             explicit_health_path(&config(serde_json::json!({"HEALTHCHECK_URL": "health"}))),
