@@ -241,6 +241,7 @@ fn api(root: &Path, args: &Args) -> anyhow::Result<()> {
     let controller = Command::new(root.join("target/release/deis-controller"))
         .arg("serve")
         .env("DEIS_BIND", &api_addr)
+        .env("DEIS_ROUTER_BIND", "")
         .env(
             "DEIS_DATABASE_URL",
             format!("sqlite://{}", data.path().join("deis.db").display()),

@@ -132,6 +132,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         Command::new(root.join("target/release/deis-controller"))
             .arg("serve")
             .env("DEIS_BIND", &addr)
+            .env("DEIS_ROUTER_BIND", "")
             .env(
                 "DEIS_DATABASE_URL",
                 format!("sqlite://{}", data.path().join("deis.db").display()),

@@ -80,6 +80,7 @@ impl Controller {
         let child = Command::new(controller_bin())
             .arg("serve")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
+            .env("DEIS_ROUTER_BIND", format!("127.0.0.1:{}", free_port()))
             .env(
                 "DEIS_DATABASE_URL",
                 format!("sqlite://{}/deis.db", dir.path().display()),

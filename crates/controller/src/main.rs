@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use deis_api::{ApiSettings, ApiState, Registration};
-use deis_domain::{NewUser, Platform, PlatformSettings, Scheduler, Store};
+use deis_domain::{NewUser, Platform, PlatformSettings, Routing, Scheduler, Store};
+use deis_router::{Router, RouterSettings};
 use deis_scheduler::{DockerScheduler, DockerSettings};
 use deis_store::DieselStore;
 
@@ -78,13 +79,19 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ..DockerSettings::default()
     };
     let scheduler: Arc<dyn Scheduler> = Arc::new(DockerScheduler::new(docker));
+    let router = Router::new(RouterSettings::default());
+    let routing: Arc<dyn Routing> = Arc::new(router.clone());
     let platform = Platform::new(
         store,
         scheduler,
+        routing,
         PlatformSettings {
             domain: settings.domain.clone(),
             log_lines: settings.log_lines,
             run_timeout: Duration::from_secs(settings.run_timeout),
+            public_port: settings.public_port(),
+            health_timeout: Duration::from_secs(settings.health_timeout),
+            drain_grace: Duration::from_secs(settings.drain_grace),
             ..PlatformSettings::default()
         },
     );
@@ -102,8 +109,29 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     ));
     let listener =
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    let (stop_router, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router_task = if settings.router_bind.is_empty() {
+        tracing::info!("router listener disabled (router_bind is empty)");
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&settings.router_bind)
+            .await
+            .with_context(|| format!("binding the router to {}", settings.router_bind))?;
+        tracing::info!(bind = %settings.router_bind, domain = %settings.domain, "routing apps");
+        Some(tokio::spawn(async move {
+            router
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+        }))
+    };
     tracing::info!(bind = %settings.bind, database = %redact(&settings.database_url()), "serving the Deis v1 API");
     deis_api::run(listener, ApiState::new(platform, api))?.await?;
+    let _ = stop_router.send(());
+    if let Some(task) = router_task {
+        task.await.context("the router stopped abnormally")??;
+    }
     Ok(())
 }
 

@@ -34,6 +34,7 @@ impl Replica {
         let child = Command::new(env!("CARGO_BIN_EXE_deis-controller"))
             .arg("serve")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
+            .env("DEIS_ROUTER_BIND", "")
             .env("DEIS_DATABASE_URL", database_url)
             .env("DEIS_BCRYPT_COST", "4")
             .env("DEIS_RECONCILE_INTERVAL", "0")
