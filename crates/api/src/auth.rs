@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::state::ApiState;
+use crate::state::{ApiSettings, ApiState};
 
 const NOT_PROVIDED: &str = "Authentication credentials were not provided.";
 
@@ -79,9 +79,14 @@ fn verified_claims(state: &ApiState, token: &str) -> Result<(i64, i64), ApiError
     {
         return Ok((id, generation));
     }
-    let data =
-        jsonwebtoken::decode::<Claims>(token, &state.decoding, &Validation::new(Algorithm::HS256))
-            .map_err(|_| invalid())?;
+    // No leeway: a token is refused from the second its `exp` names.
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    let data = jsonwebtoken::decode::<Claims>(token, &state.decoding, &validation)
+        .map_err(|_| invalid())?;
+    if data.claims.exp <= now {
+        return Err(invalid());
+    }
     let id: i64 = data.claims.sub.parse().map_err(|_| invalid())?;
     state.verified.put(
         token.to_owned(),
@@ -152,25 +157,55 @@ impl FromRequest for Builder {
 }
 
 /// Checks the builder's credentials: a token that is sent must be valid, and the
-/// `X-Deis-Builder-Auth` header must match (401 without a token, 403 with one).
+/// `X-Deis-Builder-Auth` header must match (401 without a token, 403 with one). Wrong keys are
+/// counted per client address: too many bring 429, the right key included, until the window
+/// passes.
 pub async fn builder(req: &HttpRequest) -> Result<Builder, ApiError> {
     let user = optional_user(req).await?;
-    let key = req
-        .app_data::<web::Data<ApiState>>()
-        .and_then(|s| s.settings.builder_key.clone());
+    let Some(state) = req.app_data::<web::Data<ApiState>>() else {
+        return Err(ApiError::Unauthorized(NOT_PROVIDED));
+    };
     let sent = req
         .headers()
         .get("X-Deis-Builder-Auth")
         .map(|v| v.as_bytes().to_vec());
-    let matches = match (key, sent) {
-        (Some(key), Some(sent)) if !key.is_empty() => constant_time_eq(key.as_bytes(), &sent),
+    let address = sent.as_ref().map(|_| client_address(req, &state.settings));
+    if let Some(address) = &address {
+        state.platform.check_builder_address(address).await?;
+    }
+    let matches = match (&state.settings.builder_key, &sent) {
+        (Some(key), Some(sent)) if !key.is_empty() => constant_time_eq(key.as_bytes(), sent),
         _ => false,
     };
+    if let (false, Some(address)) = (matches, &address) {
+        state.platform.builder_key_failed(address).await?;
+    }
     match (matches, user) {
         (true, _) => Ok(Builder),
         (false, None) => Err(ApiError::Unauthorized(NOT_PROVIDED)),
         (false, Some(_)) => Err(ApiError::Domain(deis_domain::Error::Forbidden)),
     }
+}
+
+/// The client's address for throttling: the connection's peer, or with `trust_forwarded_for`
+/// the last `X-Forwarded-For` entry (the one the proxy in front appended).
+pub fn client_address(req: &HttpRequest, settings: &ApiSettings) -> String {
+    let forwarded = settings
+        .trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get_all("X-Forwarded-For")
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .last()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+        })
+        .flatten();
+    forwarded
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

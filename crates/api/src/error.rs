@@ -52,7 +52,8 @@ impl ResponseError for ApiError {
         match self {
             Self::Domain(e) => match e {
                 Error::NotFound | Error::NotFoundEmpty => StatusCode::NOT_FOUND,
-                Error::Forbidden | Error::ForbiddenEmpty => StatusCode::FORBIDDEN,
+                Error::Forbidden | Error::ForbiddenEmpty | Error::Quota(_) => StatusCode::FORBIDDEN,
+                Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
                 Error::Fields(_) | Error::Rejected(_) | Error::Refused(_) => {
                     StatusCode::BAD_REQUEST
                 }
@@ -80,6 +81,15 @@ impl ResponseError for ApiError {
             Self::Domain(Error::NotFoundEmpty | Error::ForbiddenEmpty) => res.finish(),
             Self::Domain(Error::Fields(fields)) => res.json(fields),
             Self::Domain(Error::Rejected(message)) => res.json(message),
+            Self::Domain(Error::TooMany {
+                message,
+                retry_after,
+            }) => {
+                if let Some(wait) = retry_after {
+                    res.insert_header((header::RETRY_AFTER, wait.as_secs().max(1)));
+                }
+                res.json(json!({ "detail": message }))
+            }
             Self::Unauthorized(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Token")));
                 res.json(json!({ "detail": self.to_string() }))

@@ -43,6 +43,10 @@ pub struct ApiSettings {
     pub builder_key: Option<String>,
     /// Largest accepted request body in bytes.
     pub body_limit: usize,
+    /// Take the client's address for throttling from the last `X-Forwarded-For` entry (set by
+    /// a proxy in front) instead of the connection's peer. Only safe when every request comes
+    /// through that proxy.
+    pub trust_forwarded_for: bool,
 }
 
 /// Shared state of the HTTP server.

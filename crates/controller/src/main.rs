@@ -12,7 +12,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use deis_api::{ApiSettings, ApiState, Registration};
-use deis_domain::{NewUser, Platform, PlatformSettings, Routing, Scheduler, Store};
+use deis_domain::{
+    NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, Store, Throttle,
+};
 use deis_router::{Router, RouterSettings};
 use deis_scheduler::{DockerScheduler, DockerSettings};
 use deis_store::DieselStore;
@@ -92,6 +94,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             public_port: settings.public_port(),
             health_timeout: Duration::from_secs(settings.health_timeout),
             drain_grace: Duration::from_secs(settings.drain_grace),
+            quotas: Quotas {
+                apps_per_user: settings.max_apps_per_user,
+                containers_per_app: settings.max_containers_per_app,
+                containers: settings.max_containers,
+                runs_per_app: settings.max_runs_per_app,
+            },
+            throttle: Throttle {
+                failures: settings.throttle_failures,
+                window: Duration::from_secs(settings.throttle_window),
+            },
             ..PlatformSettings::default()
         },
     );
@@ -102,6 +114,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         registration: Registration::parse(&settings.registration).unwrap_or(Registration::Enabled),
         builder_key: Some(settings.builder_key.clone()).filter(|k| !k.is_empty()),
         body_limit: settings.body_limit,
+        trust_forwarded_for: settings.trust_forwarded_for,
     };
     tokio::spawn(reconcile_forever(
         platform.clone(),

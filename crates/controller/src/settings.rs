@@ -52,6 +52,21 @@ pub struct Settings {
     pub drain_grace: u64,
     /// Log filter (`info`, `deis_api=debug,info`, ...).
     pub log: String,
+    /// Apps one user may own (administrators are exempt).
+    pub max_apps_per_user: u64,
+    /// Long-running containers one app may have (administrators are exempt).
+    pub max_containers_per_app: u64,
+    /// Containers of the whole platform, one-off runs included; nobody is exempt.
+    pub max_containers: u64,
+    /// One-off runs one app may have going at once.
+    pub max_runs_per_app: u64,
+    /// Failed logins per username (and per address, counted by username) or wrong builder keys
+    /// per address allowed within `throttle_window`.
+    pub throttle_failures: u32,
+    /// Length of the throttling window, in seconds.
+    pub throttle_window: u64,
+    /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy only).
+    pub trust_forwarded_for: bool,
 }
 
 impl Settings {
@@ -79,7 +94,14 @@ impl Settings {
             .set_default("router_public_port", 0)?
             .set_default("health_timeout", 60)?
             .set_default("drain_grace", 10)?
-            .set_default("log", "info")?;
+            .set_default("log", "info")?
+            .set_default("max_apps_per_user", 100)?
+            .set_default("max_containers_per_app", 50)?
+            .set_default("max_containers", 300)?
+            .set_default("max_runs_per_app", 5)?
+            .set_default("throttle_failures", 10)?
+            .set_default("throttle_window", 300)?
+            .set_default("trust_forwarded_for", false)?;
         if let Some(file) = file {
             builder = builder.add_source(
                 config::File::from(file)
@@ -159,6 +181,15 @@ impl Settings {
         }
         if self.domain.is_empty() || self.domain.contains('/') {
             problems.push(format!("domain: {:?} is not a domain name", self.domain));
+        }
+        if self.max_containers == 0 {
+            problems.push("max_containers: must be at least 1".into());
+        }
+        if self.throttle_failures == 0 {
+            problems.push("throttle_failures: must be at least 1".into());
+        }
+        if self.throttle_window == 0 {
+            problems.push("throttle_window: must be at least 1 second".into());
         }
         if !self.secret_key.is_empty() && self.secret_key.len() < 16 {
             problems.push("secret_key: must be at least 16 characters when set".into());

@@ -1,6 +1,7 @@
 //! Error types: what a store or scheduler can report, and what a use case answers.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Field name -> messages, the serializer-validation shape of the API.
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
@@ -58,6 +59,18 @@ pub enum Error {
     /// healthy); nothing was changed. Answered 400 with the message as `detail`.
     #[error("{0}")]
     Refused(String),
+    /// A quota or the platform's container bound refuses the request; nothing was created.
+    #[error("{0}")]
+    Quota(String),
+    /// Too many failed attempts or requests at once; worth trying again after `retry_after`
+    /// when that is known.
+    #[error("{message}")]
+    TooMany {
+        /// What to tell the caller.
+        message: String,
+        /// How long until an attempt may succeed, when known.
+        retry_after: Option<Duration>,
+    },
     /// The scheduler could not carry the change out; nothing was changed.
     #[error("{0}")]
     Unavailable(String),

@@ -13,6 +13,7 @@ pub mod release;
 pub mod routing;
 pub mod scheduler;
 pub mod store;
+pub mod throttle;
 pub mod timefmt;
 pub mod validate;
 
@@ -22,5 +23,6 @@ pub use page::{PAGE_SIZE, Page, PageSel};
 pub use routing::{AppRoutes, Endpoint, Routing, Unhealthy};
 pub use scheduler::{ContainerSpec, LogLine, Observed, RunOutput, RunSpec, Scheduler};
 
-pub use platform::{BuildInput, Platform, PlatformSettings};
+pub use platform::{BuildInput, Platform, PlatformSettings, Quotas};
 pub use store::{AppLock, AppScope, Store};
+pub use throttle::{Failures, Throttle};

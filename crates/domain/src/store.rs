@@ -4,6 +4,7 @@
 //! Implementations move blocking database work off the async executor themselves.
 
 use async_trait::async_trait;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -12,6 +13,7 @@ use crate::model::{
     Release, Structure, User,
 };
 use crate::page::{Page, PageSel};
+use crate::throttle::Failures;
 
 /// Held while one app is being changed; dropping it lets the next change in.
 pub trait AppLock: Send {}
@@ -34,11 +36,19 @@ pub trait Store: Send + Sync {
     /// Serializes changes of one app (across replicas where the backend allows).
     async fn lock_app(&self, app: &str) -> StoreResult<Box<dyn AppLock>>;
 
+    /// Checks that the database answers and takes writes (for a file: that it is still the
+    /// file opened); `Unavailable` with the reason otherwise. Cheap enough for readiness probes.
+    async fn ping(&self) -> StoreResult<()>;
+
     /// Returns the named setting, or stores `value` under it if absent and returns that.
     async fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String>;
 
-    /// Registers a user; the first one while no active superuser exists becomes superuser.
+    /// Registers a user; the very first one, while no administrator has ever existed, becomes
+    /// superuser (later ones never do on their own).
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    /// Registers the first administrator: only while no administrator has ever existed,
+    /// `Conflict("is_superuser")` otherwise.
+    async fn create_first_admin(&self, user: NewUser) -> StoreResult<User>;
     /// Looks a user up by id.
     async fn user_by_id(&self, id: i64) -> StoreResult<User>;
     /// Looks a user up by name.
@@ -47,12 +57,22 @@ pub trait Store: Send + Sync {
     async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<User>;
     /// Records a successful login.
     async fn touch_login(&self, user_id: i64) -> StoreResult<()>;
-    /// Sets or clears the administrator flag.
+    /// Sets or clears the administrator flag; clearing it on the last active administrator is
+    /// refused with `Conflict("is_superuser")`.
     async fn set_superuser(&self, username: &str, on: bool) -> StoreResult<()>;
     /// Active administrators, by registration.
     async fn list_admins(&self, page: PageSel) -> StoreResult<Page<User>>;
     /// Deletes the user and everything they own; returns the ids of the apps that went with them.
+    /// The last active administrator is refused with `Conflict("is_superuser")`.
     async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<String>>;
+
+    /// Failures counted for `key` in window number `window` and in the one before it.
+    async fn failures(&self, key: &str, window: i64) -> StoreResult<Failures>;
+    /// Counts one failure of `key` in window number `window`; returns the counts after it.
+    /// Keys without failures in this or the previous window are forgotten on the way.
+    async fn add_failure(&self, key: &str, window: i64) -> StoreResult<Failures>;
+    /// Forgets the failures of `key`.
+    async fn clear_failures(&self, key: &str) -> StoreResult<()>;
 
     /// Creates an app with its initial config and release v1.
     async fn create_app(
@@ -74,6 +94,8 @@ pub trait Store: Send + Sync {
     async fn list_apps(&self, scope: AppScope, page: PageSel) -> StoreResult<Page<App>>;
     /// Every app id, for reconciliation.
     async fn all_app_ids(&self) -> StoreResult<Vec<String>>;
+    /// How many apps `owner` owns.
+    async fn count_owned_apps(&self, owner: &str) -> StoreResult<u64>;
     /// Deletes an app and everything that hangs off it.
     async fn delete_app(&self, id: &str) -> StoreResult<()>;
 
@@ -114,6 +136,9 @@ pub trait Store: Send + Sync {
     ) -> StoreResult<Page<Container>>;
     /// Every container of the app (including `run`), oldest first.
     async fn containers(&self, app: &str) -> StoreResult<Vec<Container>>;
+    /// Containers of the whole platform: every long-running one, and the one-off runs still
+    /// marked up that started after `runs_since`.
+    async fn count_containers(&self, runs_since: OffsetDateTime) -> StoreResult<u64>;
     /// Applies a scale step atomically: new structure, containers added and removed.
     async fn commit_scale(
         &self,

@@ -26,6 +26,7 @@ static MEMORY: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]+[BbKkMmGg]$"));
 static DIGITS: LazyLock<Regex> = LazyLock::new(|| re(r"^[0-9]+$"));
 static TAG_KEY: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z]+$"));
 static TAG_VALUE: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z0-9_]+$"));
+static ENV_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"^[A-Za-z_][A-Za-z0-9_]*$"));
 
 /// The spec's "required" message.
 pub const REQUIRED: &str = "This field is required.";
@@ -233,6 +234,43 @@ pub fn limits(field: &str, map: &JsonMap) -> Result<(), Error> {
     Ok(())
 }
 
+/// The longest config key (an environment variable name).
+pub const MAX_CONFIG_KEY: usize = 128;
+
+/// Validates the submitted config `values` (`null` entries are removals and always allowed):
+/// every key is an environment variable name of at most [`MAX_CONFIG_KEY`] characters outside
+/// the platform's `DEIS_` namespace, and no text value holds a NUL character. `PORT` is
+/// allowed: it sets the port the app listens on and the router connects to.
+pub fn config_values(map: &JsonMap) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    for (key, value) in map {
+        if value.is_null() {
+            continue;
+        }
+        if key.len() > MAX_CONFIG_KEY || !ENV_NAME.is_match(key) {
+            problems.push(format!(
+                "Config keys must be environment variable names ([A-Za-z_][A-Za-z0-9_]*, at \
+                 most {MAX_CONFIG_KEY} characters): {key:?}"
+            ));
+        } else if key.to_ascii_uppercase().starts_with("DEIS_") {
+            problems.push(format!(
+                "Config keys starting with DEIS_ are reserved for the platform: {key:?}"
+            ));
+        } else if value.as_str().is_some_and(|v| v.contains('\0')) {
+            problems.push(format!(
+                "Config values may not contain NUL characters: {key:?}"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        let mut errors = FieldErrors::new();
+        errors.insert("values".to_owned(), problems);
+        Err(Error::Fields(errors))
+    }
+}
+
 /// Converts one scale count the way the original did (digits, truncated floats, booleans).
 fn scale_count(v: &Value) -> Option<i64> {
     match v {
@@ -349,6 +387,23 @@ mod tests {
         assert!(limits("tags", json!({"env": "prod_1"}).as_object().unwrap()).is_ok());
         assert!(limits("tags", json!({"env": "in\nvalid"}).as_object().unwrap()).is_err());
         assert!(limits("tags", json!({"env2": "x"}).as_object().unwrap()).is_err());
+    }
+
+    #[test]
+    fn config_keys_are_environment_names_outside_deis() {
+        let check = |v: Value| config_values(v.as_object().expect("object"));
+        assert!(check(json!({"A": "1", "_b2": 2, "PORT": "8080", "x": null})).is_ok());
+        for bad in ["A=B", "", "1A", "A-B", "A B", "ÄB"] {
+            assert!(check(json!({ bad: "x" })).is_err(), "{bad:?} accepted");
+        }
+        assert!(check(json!({ "A".repeat(MAX_CONFIG_KEY): "x" })).is_ok());
+        assert!(check(json!({ "A".repeat(MAX_CONFIG_KEY + 1): "x" })).is_err());
+        let Err(Error::Fields(f)) = check(json!({"DEIS_APP": "evil", "deis_x": "1"})) else {
+            panic!("DEIS_ keys accepted");
+        };
+        assert_eq!(f["values"].len(), 2, "{f:?}");
+        assert!(check(json!({"A": "x\u{0}y"})).is_err());
+        assert!(check(json!({"A=B": null, "DEIS_APP": null})).is_ok());
     }
 
     #[test]

@@ -44,6 +44,15 @@ pub(crate) fn get(conn: &mut DbConn, id: &str) -> QueryResult<App> {
         .try_into()
 }
 
+/// How many apps `owner` owns.
+pub(crate) fn count_owned(conn: &mut DbConn, owner: &str) -> QueryResult<u64> {
+    let n: i64 = apps::table
+        .filter(apps::owner.eq(owner))
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// The apps `scope` shows.
 fn scoped(scope: &AppScope) -> apps::BoxedQuery<'static, Db> {
     match scope {

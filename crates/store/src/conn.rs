@@ -9,10 +9,10 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::migration::MigrationSource;
 use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, R2D2Connection};
 use diesel::result::QueryResult;
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-use crate::error::Fail;
+use crate::error::{Fail, is_busy};
 use crate::lock::ADVISORY_NAMESPACE;
 
 /// One connection to whichever backend the URL named; queries are written once against it.
@@ -79,7 +79,7 @@ impl Target {
                     _ => {}
                 }
                 let mut conn = self
-                    .establish()
+                    .establish(true)
                     .map_err(|e| StoreError::Unavailable(e.to_string()))?;
                 match &mut conn {
                     DbConn::Sqlite(c) => c
@@ -92,7 +92,10 @@ impl Target {
         }
     }
 
-    fn establish(&self) -> diesel::ConnectionResult<DbConn> {
+    /// Opens a connection. A SQLite file is created only with `create`: the pool's
+    /// connections open the file [`Target::prepare`] made and never make a new one, so a file
+    /// moved away while serving is not silently replaced by an empty database.
+    fn establish(&self, create: bool) -> diesel::ConnectionResult<DbConn> {
         match self {
             Self::Sqlite(path) => {
                 let path = path.to_str().ok_or_else(|| {
@@ -101,11 +104,30 @@ impl Target {
                         path.display()
                     ))
                 })?;
-                SqliteConnection::establish(path).map(DbConn::Sqlite)
+                if create {
+                    SqliteConnection::establish(path).map(DbConn::Sqlite)
+                } else {
+                    SqliteConnection::establish(&existing_file_uri(path)).map(DbConn::Sqlite)
+                }
             }
             Self::Postgres(url) => PgConnection::establish(url).map(DbConn::Pg),
         }
     }
+}
+
+/// A SQLite URI naming the file at `path` for reading and writing, never creating it.
+fn existing_file_uri(path: &str) -> String {
+    let escaped = path
+        .replace('%', "%25")
+        .replace('?', "%3f")
+        .replace('#', "%23");
+    // An absolute path gets an empty authority, so that one starting with `//` stays a path.
+    let prefix = if escaped.starts_with('/') {
+        "file://"
+    } else {
+        "file:"
+    };
+    format!("{prefix}{escaped}?mode=rw")
 }
 
 /// Opens connections to one [`Target`] (the variant is chosen by the URL, never guessed).
@@ -120,7 +142,7 @@ impl ManageConnection for Manager {
 
     fn connect(&self) -> Result<DbConn, Self::Error> {
         self.target
-            .establish()
+            .establish(false)
             .map_err(diesel::r2d2::Error::ConnectionError)
     }
 
@@ -233,9 +255,48 @@ pub(crate) fn write_tx<T>(
     }
 }
 
-/// Inside a write transaction: keeps other registrations out until it ends, so that "is there
-/// an active superuser?" stays true or false until this one is inserted. SQLite's
-/// `BEGIN IMMEDIATE` already did that; PostgreSQL takes a self-conflicting table lock.
+/// Checks that the database answers and takes writes, without waiting for other writers.
+/// SQLite: a write that changes nothing, rolled back at once (a writer holding the lock shows
+/// that the file takes writes). PostgreSQL: a query, and the server must not be read-only.
+pub(crate) fn ping(conn: &mut DbConn) -> Result<(), Fail> {
+    match conn {
+        DbConn::Sqlite(c) => {
+            c.batch_execute("PRAGMA busy_timeout = 0")?;
+            // A read-only file accepts `BEGIN IMMEDIATE`; the first write is refused, even
+            // one that matches no row (and so changes nothing here).
+            let tried = c.batch_execute("BEGIN IMMEDIATE").and_then(|()| {
+                let wrote = c.batch_execute("UPDATE settings SET value = value WHERE name = ''");
+                let ended = c.batch_execute("ROLLBACK");
+                wrote.and(ended)
+            });
+            c.batch_execute(SQLITE_PRAGMAS)?;
+            match tried {
+                Err(diesel::result::Error::DatabaseError(_, info)) if is_busy(info.message()) => {
+                    Ok(())
+                }
+                other => Ok(other?),
+            }
+        }
+        DbConn::Pg(c) => {
+            let read_only: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+                "current_setting('transaction_read_only')",
+            ))
+            .get_result(c)?;
+            if read_only == "on" {
+                Err(Fail::Store(StoreError::Unavailable(
+                    "the database server is read-only".into(),
+                )))
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Inside a write transaction: keeps other changes of accounts out until it ends, so that
+/// "has an administrator existed?" and "is this the last active administrator?" keep their
+/// answer until this step is done. SQLite's `BEGIN IMMEDIATE` already did that; PostgreSQL
+/// takes a self-conflicting table lock.
 pub(crate) fn lock_users(conn: &mut DbConn) -> QueryResult<()> {
     match conn {
         DbConn::Sqlite(_) => Ok(()),
@@ -261,6 +322,50 @@ mod tests {
         assert!(matches!(
             Target::parse("sqlite://"),
             Err(StoreError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn pooled_sqlite_connections_never_create_the_file() {
+        assert_eq!(
+            existing_file_uri("/var/lib/deis.db"),
+            "file:///var/lib/deis.db?mode=rw"
+        );
+        assert_eq!(
+            existing_file_uri("data/a?b#c%d"),
+            "file:data/a%3fb%23c%25d?mode=rw"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("odd ?#% name.db");
+        let target = Target::Sqlite(path.clone());
+        assert!(
+            target.establish(false).is_err(),
+            "a missing file was opened"
+        );
+        assert!(!path.exists(), "a missing file was created");
+        target.prepare().expect("the first open creates the file");
+        assert!(path.exists());
+        assert!(
+            target.establish(false).is_ok(),
+            "the file is opened by its URI"
+        );
+    }
+
+    #[test]
+    fn a_read_only_sqlite_file_fails_the_ping() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ping.db");
+        let target = Target::Sqlite(path.clone());
+        target.prepare().expect("created");
+        let mut rw = target.establish(false).expect("opens");
+        run_migrations(&mut rw).expect("migrated");
+        ping(&mut rw).expect("a writable file answers the ping");
+        let uri = format!("file:{}?mode=ro", path.display());
+        let mut ro = DbConn::Sqlite(SqliteConnection::establish(&uri).expect("opens read-only"));
+        let failed = ping(&mut ro).expect_err("a read-only file fails the ping");
+        assert!(matches!(
+            failed.into_store_error("database"),
+            StoreError::Unavailable(_)
         ));
     }
 }

@@ -3,6 +3,7 @@
 use deis_domain::timefmt::{now, to_micros};
 use deis_domain::{Container, ContainerState, Page, PageSel, Structure};
 use diesel::prelude::*;
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::conn::{Db, DbConn, write_tx};
@@ -55,6 +56,20 @@ pub(crate) fn all(conn: &mut DbConn, app: &str) -> QueryResult<Vec<Container>> {
         .select(ContainerRow::as_select())
         .load(conn)?;
     convert(rows)
+}
+
+/// Containers of the platform: every long-running one, and the one-off runs marked up that
+/// were created after `runs_since`.
+pub(crate) fn count(conn: &mut DbConn, runs_since: OffsetDateTime) -> QueryResult<u64> {
+    let n: i64 = containers::table
+        .filter(
+            containers::proc_type.ne(ONE_OFF).or(containers::state
+                .eq(ContainerState::Up.as_str())
+                .and(containers::created.gt(to_micros(runs_since)))),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// Stores the new structure, adds and removes containers and logs the event, atomically.

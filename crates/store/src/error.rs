@@ -85,10 +85,13 @@ pub(crate) fn classify(what: &'static str, e: Error) -> StoreError {
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
             StoreError::Conflict(conflicting_field(info.as_ref()))
         }
-        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-            StoreError::Unavailable(info.message().to_owned())
-        }
-        Error::DatabaseError(_, info) if is_busy(info.message()) => {
+        Error::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::ReadOnlyTransaction,
+            info,
+        ) => StoreError::Unavailable(info.message().to_owned()),
+        Error::DatabaseError(_, info)
+            if is_busy(info.message()) || cannot_write(info.message()) =>
+        {
             StoreError::Unavailable(info.message().to_owned())
         }
         other => StoreError::Backend(other.to_string()),
@@ -117,8 +120,25 @@ fn conflicting_field(info: &dyn DatabaseErrorInformation) -> String {
 }
 
 /// SQLite's answer when the busy timeout ran out.
-fn is_busy(message: &str) -> bool {
+pub(crate) fn is_busy(message: &str) -> bool {
     message.contains("database is locked") || message.contains("database is busy")
+}
+
+/// What the backends answer when the database cannot take writes (or be read) right now: a
+/// read-only or full SQLite file (`SQLITE_READONLY`, `SQLITE_FULL`), a failing disk
+/// (`SQLITE_IOERR`), a file that cannot be opened or is no database (`SQLITE_CANTOPEN`,
+/// `SQLITE_NOTADB`), a PostgreSQL server out of disk space.
+fn cannot_write(message: &str) -> bool {
+    const MESSAGES: &[&str] = &[
+        "attempt to write a readonly database",
+        "database or disk is full",
+        "disk I/O error",
+        "unable to open database file",
+        "file is not a database",
+        "No space left on device",
+        "could not extend file",
+    ];
+    MESSAGES.iter().any(|m| message.contains(m))
 }
 
 #[cfg(test)]
@@ -218,5 +238,38 @@ mod tests {
             classify("app", Error::RollbackTransaction),
             StoreError::Backend(_)
         ));
+    }
+
+    /// The errors SQLite really reports for a read-only and for a full database.
+    #[test]
+    fn read_only_and_full_databases_are_unavailable() {
+        use diesel::connection::SimpleConnection;
+        use diesel::{Connection, SqliteConnection};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("faults.db");
+        let path = path.to_str().expect("utf-8 path");
+        let mut rw = SqliteConnection::establish(path).expect("opens");
+        rw.batch_execute("CREATE TABLE t (v TEXT NOT NULL)")
+            .expect("table");
+
+        let mut ro =
+            SqliteConnection::establish(&format!("file:{path}?mode=ro")).expect("opens read-only");
+        let e = ro
+            .batch_execute("INSERT INTO t VALUES ('x')")
+            .expect_err("a read-only database takes no writes");
+        assert!(
+            matches!(classify("app", e), StoreError::Unavailable(_)),
+            "read-only"
+        );
+
+        rw.batch_execute("PRAGMA max_page_count = 2").expect("cap");
+        let e = rw
+            .batch_execute(&format!("INSERT INTO t VALUES ('{}')", "x".repeat(100_000)))
+            .expect_err("a full database takes no writes");
+        assert!(
+            matches!(classify("app", e), StoreError::Unavailable(_)),
+            "full"
+        );
     }
 }

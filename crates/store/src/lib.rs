@@ -18,6 +18,7 @@ mod containers;
 mod domains;
 mod error;
 mod events;
+mod file;
 mod keys;
 mod lock;
 mod page;
@@ -25,6 +26,7 @@ mod releases;
 mod rows;
 mod schema;
 mod store;
+mod throttle;
 mod users;
 
 pub use store::{DieselStore, migrate};

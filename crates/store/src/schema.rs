@@ -165,6 +165,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Throttled failures per key: the current window's and the previous window's counts.
+    throttle (seq) {
+        seq -> BigInt,
+        throttle_key -> Text,
+        window_number -> BigInt,
+        current_failures -> BigInt,
+        previous_failures -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users, apps, builds, configs, releases, containers, domains, keys, pushes, grants, events,
     settings,

@@ -1,18 +1,22 @@
 //! [`DieselStore`]: the `Store` port over an r2d2 pool of diesel connections.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use deis_domain::store::{AppScope, StoreResult};
 use deis_domain::{
-    App, AppLock, Build, Config, Container, ContainerState, Domain, Event, Key, NewRelease,
-    NewUser, Page, PageSel, Push, Release, Store, StoreError, Structure, User,
+    App, AppLock, Build, Config, Container, ContainerState, Domain, Event, Failures, Key,
+    NewRelease, NewUser, Page, PageSel, Push, Release, Store, StoreError, Structure, User,
 };
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::cache::ReadCache;
-use crate::conn::{DbConn, DbPool, Target, lazy_pool, pool, run_migrations};
+use crate::conn::{DbConn, DbPool, Target, lazy_pool, ping, pool, run_migrations};
 use crate::error::Fail;
+use crate::file::DbFile;
 use crate::lock::{LocalLocks, lock_shared};
-use crate::{apps, containers, domains, events, keys, releases, users};
+use crate::{apps, containers, domains, events, keys, releases, throttle, users};
 
 /// The durable store of the controller: a pool of connections to one database.
 #[derive(Debug)]
@@ -23,6 +27,8 @@ pub struct DieselStore {
     lock_pool: Option<DbPool>,
     /// SQLite only (this process makes every write): cached users and app lists.
     cache: Option<ReadCache>,
+    /// SQLite only: the file opened, checked around every use of a connection.
+    file: Option<Arc<DbFile>>,
 }
 
 /// Applies the migrations `url`'s database has not seen yet; returns their names, oldest first.
@@ -60,12 +66,23 @@ impl DieselStore {
             tracing::info!(migrations = ?applied, "database migrated");
         }
         let cache = matches!(target, Target::Sqlite(_)).then(ReadCache::new);
+        let file = match &target {
+            Target::Sqlite(path) => Some(Arc::new(DbFile::at(path)?)),
+            Target::Postgres(_) => None,
+        };
         Ok(Self {
             pool,
             locks: LocalLocks::default(),
             lock_pool,
             cache,
+            file,
         })
+    }
+
+    /// Before answering from the read cache: `Unavailable` when the SQLite file opened is no
+    /// longer at its path (a check younger than 100 ms is trusted).
+    fn check_file(&self) -> StoreResult<()> {
+        self.file.as_deref().map_or(Ok(()), DbFile::check_recent)
     }
 
     /// Runs `f` with a pooled connection on the blocking pool, keeping the caller's span.
@@ -77,13 +94,23 @@ impl DieselStore {
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let file = self.file.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            // Before: do not write into a file that is not the one at the path. After: a write
+            // that raced a move is not reported as done.
+            if let Some(file) = file.as_deref() {
+                file.check()?;
+            }
             let mut conn = pool
                 .get()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            f(&mut conn).map_err(|e| e.into().into_store_error(what))
+            let result = f(&mut conn).map_err(|e| e.into().into_store_error(what));
+            if let Some(file) = file.as_deref() {
+                file.check()?;
+            }
+            result
         })
         .await
         .map_err(|e| StoreError::Backend(format!("store task failed: {e}")))?
@@ -99,6 +126,10 @@ impl Store for DieselStore {
         }
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        self.with_conn("database", ping).await
+    }
+
     async fn setting_or_insert(&self, name: &str, value: &str) -> StoreResult<String> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.with_conn("setting", move |c| {
@@ -108,11 +139,17 @@ impl Store for DieselStore {
     }
 
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
-        self.with_conn("user", move |c| users::create(c, user))
+        self.with_conn("user", move |c| users::create(c, user, false))
+            .await
+    }
+
+    async fn create_first_admin(&self, user: NewUser) -> StoreResult<User> {
+        self.with_conn("user", move |c| users::create(c, user, true))
             .await
     }
 
     async fn user_by_id(&self, id: i64) -> StoreResult<User> {
+        self.check_file()?;
         let seen = match self.cache.as_ref().map(|cache| cache.user(id)) {
             Some(Ok(user)) => return Ok(user),
             Some(Err(seen)) => Some(seen),
@@ -174,6 +211,24 @@ impl Store for DieselStore {
         result
     }
 
+    async fn failures(&self, key: &str, window: i64) -> StoreResult<Failures> {
+        let key = key.to_owned();
+        self.with_conn("failures", move |c| throttle::failures(c, &key, window))
+            .await
+    }
+
+    async fn add_failure(&self, key: &str, window: i64) -> StoreResult<Failures> {
+        let key = key.to_owned();
+        self.with_conn("failures", move |c| throttle::add(c, &key, window))
+            .await
+    }
+
+    async fn clear_failures(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.with_conn("failures", move |c| throttle::clear(c, &key))
+            .await
+    }
+
     async fn create_app(
         &self,
         app: App,
@@ -202,6 +257,7 @@ impl Store for DieselStore {
     }
 
     async fn list_apps(&self, scope: AppScope, page: PageSel) -> StoreResult<Page<App>> {
+        self.check_file()?;
         let seen = match self.cache.as_ref().map(|cache| cache.apps(&scope, page)) {
             Some(Ok(apps)) => return Ok(apps),
             Some(Err(seen)) => Some(seen),
@@ -219,6 +275,12 @@ impl Store for DieselStore {
 
     async fn all_app_ids(&self) -> StoreResult<Vec<String>> {
         self.with_conn("app", apps::all_ids).await
+    }
+
+    async fn count_owned_apps(&self, owner: &str) -> StoreResult<u64> {
+        let owner = owner.to_owned();
+        self.with_conn("app", move |c| apps::count_owned(c, &owner))
+            .await
     }
 
     async fn delete_app(&self, id: &str) -> StoreResult<()> {
@@ -336,6 +398,11 @@ impl Store for DieselStore {
     async fn containers(&self, app: &str) -> StoreResult<Vec<Container>> {
         let app = app.to_owned();
         self.with_conn("container", move |c| containers::all(c, &app))
+            .await
+    }
+
+    async fn count_containers(&self, runs_since: OffsetDateTime) -> StoreResult<u64> {
+        self.with_conn("container", move |c| containers::count(c, runs_since))
             .await
     }
 

@@ -1,7 +1,7 @@
 //! Accounts.
 
 use deis_domain::timefmt::{now, to_micros};
-use deis_domain::{NewUser, Page, PageSel, User};
+use deis_domain::{NewUser, Page, PageSel, StoreError, User};
 use diesel::dsl::exists;
 use diesel::prelude::*;
 
@@ -9,19 +9,73 @@ use crate::conn::{DbConn, lock_users, write_tx};
 use crate::error::{Fail, found};
 use crate::page::{LIMIT, Window};
 use crate::rows::{NewUserRow, UserRow};
-use crate::schema::{apps, grants, keys, users};
+use crate::schema::{apps, grants, keys, settings, users};
 
-/// Registers a user; superuser when no active superuser exists yet. The write lock is taken
-/// before the check, so two first registrations cannot both become superuser.
-pub(crate) fn create(conn: &mut DbConn, new: NewUser) -> Result<User, Fail> {
-    write_tx(conn, |conn| {
-        lock_users(conn)?;
-        let admin_exists: bool = diesel::select(exists(
+/// The setting that records that an administrator has existed: from then on registration
+/// never makes anyone administrator on its own.
+const ADMIN_EXISTED: &str = "admin_existed";
+
+fn admin_existed(conn: &mut DbConn) -> QueryResult<bool> {
+    diesel::select(exists(
+        settings::table.filter(settings::name.eq(ADMIN_EXISTED)),
+    ))
+    .get_result(conn)
+}
+
+/// Records that an administrator exists; the caller holds the users lock ([`lock_users`]).
+fn mark_admin_existed(conn: &mut DbConn) -> QueryResult<()> {
+    if !admin_existed(conn)? {
+        diesel::insert_into(settings::table)
+            .values((settings::name.eq(ADMIN_EXISTED), settings::value.eq("true")))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Whether `username` is the only active administrator.
+fn last_active_admin(conn: &mut DbConn, username: &str) -> QueryResult<bool> {
+    let active_admin = |conn: &mut DbConn, name: &str| {
+        diesel::select(exists(
             users::table
+                .filter(users::username.eq(name.to_owned()))
                 .filter(users::is_superuser.eq(true))
                 .filter(users::is_active.eq(true)),
         ))
-        .get_result(conn)?;
+        .get_result::<bool>(conn)
+    };
+    if !active_admin(conn, username)? {
+        return Ok(false);
+    }
+    let others = diesel::select(exists(
+        users::table
+            .filter(users::username.ne(username.to_owned()))
+            .filter(users::is_superuser.eq(true))
+            .filter(users::is_active.eq(true)),
+    ))
+    .get_result::<bool>(conn)?;
+    Ok(!others)
+}
+
+/// The refusal to leave the platform without an active administrator.
+fn last_admin() -> Fail {
+    Fail::Store(StoreError::Conflict("is_superuser".into()))
+}
+
+/// Registers a user: administrator when no administrator has ever existed. With
+/// `first_admin_only`, refuses (`Conflict("is_superuser")`) unless this user becomes the first
+/// administrator. The users lock is taken before the check, so two first registrations cannot
+/// both become administrator.
+pub(crate) fn create(
+    conn: &mut DbConn,
+    new: NewUser,
+    first_admin_only: bool,
+) -> Result<User, Fail> {
+    write_tx(conn, |conn| {
+        lock_users(conn)?;
+        let first = !admin_existed(conn)?;
+        if first_admin_only && !first {
+            return Err(last_admin());
+        }
         let joined = to_micros(now());
         let row = NewUserRow {
             username: new.username,
@@ -29,7 +83,7 @@ pub(crate) fn create(conn: &mut DbConn, new: NewUser) -> Result<User, Fail> {
             email: new.email,
             first_name: new.first_name,
             last_name: new.last_name,
-            is_superuser: !admin_exists,
+            is_superuser: first,
             is_active: true,
             last_login: Some(joined),
             date_joined: joined,
@@ -38,6 +92,9 @@ pub(crate) fn create(conn: &mut DbConn, new: NewUser) -> Result<User, Fail> {
         diesel::insert_into(users::table)
             .values(&row)
             .execute(conn)?;
+        if first {
+            mark_admin_existed(conn)?;
+        }
         Ok(by_name(conn, &row.username)?)
     })
 }
@@ -82,12 +139,22 @@ pub(crate) fn touch_login(conn: &mut DbConn, id: i64) -> QueryResult<()> {
     found(changed)
 }
 
-/// Sets or clears the administrator flag.
-pub(crate) fn set_superuser(conn: &mut DbConn, username: &str, on: bool) -> QueryResult<()> {
-    let changed = diesel::update(users::table.filter(users::username.eq(username)))
-        .set(users::is_superuser.eq(on))
-        .execute(conn)?;
-    found(changed)
+/// Sets or clears the administrator flag; the last active administrator keeps it.
+pub(crate) fn set_superuser(conn: &mut DbConn, username: &str, on: bool) -> Result<(), Fail> {
+    write_tx(conn, |conn| {
+        lock_users(conn)?;
+        if !on && last_active_admin(conn, username)? {
+            return Err(last_admin());
+        }
+        let changed = diesel::update(users::table.filter(users::username.eq(username)))
+            .set(users::is_superuser.eq(on))
+            .execute(conn)?;
+        found(changed)?;
+        if on {
+            mark_admin_existed(conn)?;
+        }
+        Ok(())
+    })
 }
 
 /// Active superusers by registration.
@@ -109,9 +176,14 @@ pub(crate) fn admins(conn: &mut DbConn, sel: PageSel) -> Result<Page<User>, Fail
 
 /// Deletes the user with their apps (and, by cascade, everything of those apps), their keys
 /// and their grants on other apps. Returns the ids of the deleted apps, in creation order.
+/// The last active administrator cannot be deleted.
 pub(crate) fn delete(conn: &mut DbConn, id: i64) -> Result<Vec<String>, Fail> {
     write_tx(conn, |conn| {
+        lock_users(conn)?;
         let username: String = users::table.find(id).select(users::username).first(conn)?;
+        if last_active_admin(conn, &username)? {
+            return Err(last_admin());
+        }
         let owned: Vec<String> = apps::table
             .filter(apps::owner.eq(&username))
             .order(apps::seq)

@@ -35,8 +35,14 @@ pub struct FakeScheduler {
     engine: Mutex<Engine>,
     /// The next `start` fails (once).
     pub fail_next_start: AtomicBool,
+    /// The next `start` starts this many of its containers, then fails and leaves them
+    /// running, as an engine that also failed to clean up would (once).
+    pub fail_next_start_after: Mutex<Option<usize>>,
     /// Every call fails as if the engine were unreachable.
     pub unreachable: AtomicBool,
+    /// One-off runs, once recorded in [`Engine::runs`], wait while a test holds this for
+    /// writing (to have runs going at once).
+    pub run_gate: tokio::sync::RwLock<()>,
 }
 
 impl FakeScheduler {
@@ -80,14 +86,25 @@ impl Scheduler for FakeScheduler {
                 "container failed to start (injected)".into(),
             ));
         }
+        let half_way = self
+            .fail_next_start_after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         let mut engine = self.engine();
-        for spec in specs {
+        for spec in specs.iter().take(half_way.unwrap_or(usize::MAX)) {
             engine.handed_out += 1;
             let address = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + engine.handed_out));
             engine.addresses.insert(spec.name.clone(), address);
             engine.containers.insert(spec.name.clone(), spec.clone());
         }
-        Ok(())
+        match half_way {
+            Some(n) => Err(SchedulerError::Failed(format!(
+                "started {n} of {} containers, then failed (injected)",
+                specs.len()
+            ))),
+            None => Ok(()),
+        }
     }
 
     async fn remove(&self, names: &[String]) -> Result<(), SchedulerError> {
@@ -122,6 +139,7 @@ impl Scheduler for FakeScheduler {
     async fn run(&self, spec: &RunSpec) -> Result<RunOutput, SchedulerError> {
         self.reachable()?;
         self.engine().runs.push(spec.clone());
+        drop(self.run_gate.read().await);
         Ok(RunOutput {
             exit_code: 0,
             output: format!("ran {}\n", spec.command),
@@ -309,6 +327,7 @@ pub fn api_settings() -> ApiSettings {
         registration: Registration::Enabled,
         builder_key: Some(BUILDER_KEY.into()),
         body_limit: 64 * 1024,
+        trust_forwarded_for: false,
     }
 }
 
@@ -319,16 +338,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`] with other API settings.
 pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
+    spawn_app_configured(settings, PlatformSettings::default()).await
+}
+
+/// Like [`spawn_app`] with other API and platform settings.
+pub async fn spawn_app_configured(settings: ApiSettings, platform: PlatformSettings) -> TestApp {
     let db = TestDb::new().await;
     let store = db.store();
     let scheduler = Arc::new(FakeScheduler::default());
     let routing = Arc::new(FakeRouting::default());
-    let platform = Platform::new(
-        store.clone(),
-        scheduler.clone(),
-        routing.clone(),
-        PlatformSettings::default(),
-    );
+    let platform = Platform::new(store.clone(), scheduler.clone(), routing.clone(), platform);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
     let server = deis_api::run(listener, ApiState::new(platform, settings)).expect("server starts");

@@ -37,25 +37,28 @@ pub async fn register(
     req: HttpRequest,
     body: Body,
 ) -> ApiResult<HttpResponse> {
-    let allowed = match state.settings.registration {
-        Registration::Enabled => true,
-        Registration::Disabled => false,
+    // Under `admin_only` an anonymous registration is the bootstrap of the first
+    // administrator: refused once any administrator has existed (the store decides that
+    // atomically; an active one makes the refusal cheap).
+    let first_admin = match state.settings.registration {
+        Registration::Enabled => false,
+        Registration::Disabled => return Err(Error::Forbidden.into()),
         Registration::AdminOnly => match auth::optional_user(&req).await {
-            Ok(Some(u)) => u.is_superuser,
+            Ok(Some(u)) if u.is_superuser => false,
+            Ok(Some(_)) => return Err(Error::Forbidden.into()),
             _ => {
-                state
+                let admins = state
                     .platform
                     .store()
                     .list_admins(deis_domain::PageSel::Number(1))
-                    .await?
-                    .count
-                    == 0
+                    .await?;
+                if admins.count > 0 {
+                    return Err(Error::Forbidden.into());
+                }
+                true
             }
         },
     };
-    if !allowed {
-        return Err(Error::Forbidden.into());
-    }
     let body = body.object()?;
     let mut errors = Collector::default();
     let username = errors.check(
@@ -93,8 +96,15 @@ pub async fn register(
         first_name,
         last_name,
     };
-    match state.platform.store().create_user(new).await {
+    let store = state.platform.store();
+    let created = if first_admin {
+        store.create_first_admin(new).await
+    } else {
+        store.create_user(new).await
+    };
+    match created {
         Ok(user) => Ok(HttpResponse::Created().json(user.view())),
+        Err(StoreError::Conflict(field)) if field == "is_superuser" => Err(Error::Forbidden.into()),
         Err(StoreError::Conflict(_)) => {
             Err(Error::field("username", "User with this Username already exists.").into())
         }
@@ -102,7 +112,8 @@ pub async fn register(
     }
 }
 
-/// `POST /v1/auth/login/`
+/// `POST /v1/auth/login/`: failed logins are throttled per username and per client address
+/// (429 with `Retry-After`, the right password included, while throttled).
 pub async fn login(
     state: web::Data<ApiState>,
     req: HttpRequest,
@@ -117,6 +128,8 @@ pub async fn login(
     let (Some(username), Some(password)) = (username, password) else {
         return Err(Error::field("username", REQUIRED).into());
     };
+    let address = auth::client_address(&req, &state.settings);
+    state.platform.begin_login(&username, &address).await?;
     let user = match state.platform.store().user_by_name(&username).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound(_)) => None,
@@ -127,12 +140,14 @@ pub async fn login(
         .map_or_else(|| state.dummy_hash.clone(), |u| u.password_hash.clone());
     let matches = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
     let Some(user) = user.filter(|_| matches) else {
+        state.platform.login_failed(&username, &address).await?;
         return Err(Error::field(
             "non_field_errors",
             "Unable to log in with provided credentials.",
         )
         .into());
     };
+    state.platform.login_succeeded(&username).await?;
     if !user.is_active {
         return Err(Error::field("non_field_errors", "User account is disabled.").into());
     }

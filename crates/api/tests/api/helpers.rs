@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use deis_testkit::{BUILDER_KEY, TestApp, spawn_app};
+use deis_domain::PlatformSettings;
+use deis_testkit::{BUILDER_KEY, TestApp, api_settings, spawn_app, spawn_app_configured};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -325,7 +326,15 @@ impl World {
 /// A server with `admin`, `owner`, `collab`, `other` registered, and `demo` owned by `owner`
 /// and shared with `collab`.
 pub async fn world() -> World {
-    let app = spawn_app().await;
+    world_on(spawn_app().await).await
+}
+
+/// Like [`world`] with other platform settings (quotas, throttling).
+pub async fn world_with(platform: PlatformSettings) -> World {
+    world_on(spawn_app_configured(api_settings(), platform).await).await
+}
+
+async fn world_on(app: TestApp) -> World {
     let admin = app.user("admin").await;
     let owner = app.user("owner").await;
     let collab = app.user("collab").await;

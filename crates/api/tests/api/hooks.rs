@@ -2,6 +2,7 @@
 
 use std::sync::atomic::Ordering;
 
+use deis_domain::{PlatformSettings, Throttle};
 use deis_testkit::BUILDER_KEY;
 use serde_json::{Value, json};
 
@@ -220,7 +221,15 @@ async fn hooks_check_the_acting_user_and_app() {
 
 #[tokio::test]
 async fn hooks_need_the_builder_key() {
-    let w = world().await;
+    // More wrong keys than the default throttle allows (see `throttle.rs` for that).
+    let w = world_with(PlatformSettings {
+        throttle: Throttle {
+            failures: 100,
+            ..Throttle::default()
+        },
+        ..PlatformSettings::default()
+    })
+    .await;
     for path in [
         "/v1/hooks/push",
         "/v1/hooks/config",

@@ -1,5 +1,6 @@
 //! §1: routing, methods, bodies, the version header, pagination and error shapes.
 
+use deis_domain::{PlatformSettings, Quotas};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -508,7 +509,15 @@ async fn odd_inputs_never_crash_the_server() {
 
 #[tokio::test]
 async fn lists_are_paginated_by_100_with_absolute_links() {
-    let w = world().await;
+    // More apps than the default per-user quota allows.
+    let w = world_with(PlatformSettings {
+        quotas: Quotas {
+            apps_per_user: 200,
+            ..Quotas::default()
+        },
+        ..PlatformSettings::default()
+    })
+    .await;
     for i in 0..104 {
         w.create_app(&w.owner, &format!("app-{i:03}")).await;
     }

@@ -4,8 +4,13 @@ use super::*;
 
 impl Platform {
     /// Deletes the user's account with everything they own, containers included.
+    /// The last active administrator cannot leave: another one must be promoted first.
     pub async fn cancel_account(&self, user: &User) -> Result<(), Error> {
-        let apps = self.store.delete_user(user.id).await?;
+        let apps = self
+            .store
+            .delete_user(user.id)
+            .await
+            .map_err(|e| last_admin(e, "cancel their account"))?;
         for app in apps {
             self.remove_everything_of(&app, Vec::new()).await;
         }
@@ -18,10 +23,14 @@ impl Platform {
         Ok(self.store.list_admins(page).await?)
     }
 
-    /// Grants or revokes administrator rights (admins only).
+    /// Grants or revokes administrator rights (admins only). The last active administrator
+    /// keeps them: another one must be promoted first.
     pub async fn set_admin(&self, user: &User, username: &str, on: bool) -> Result<(), Error> {
         require_admin(user)?;
-        Ok(self.store.set_superuser(username, on).await?)
+        self.store
+            .set_superuser(username, on)
+            .await
+            .map_err(|e| last_admin(e, "lose administrator rights"))
     }
 
     /// Adds an SSH key to the user's account.
@@ -65,5 +74,15 @@ impl Platform {
             )),
             other => other.map(|()| key).map_err(Error::from),
         }
+    }
+}
+
+/// The store's refusal to leave the platform without an active administrator, as an answer.
+fn last_admin(e: StoreError, what: &str) -> Error {
+    match e {
+        StoreError::Conflict(field) if field == "is_superuser" => Error::Rejected(format!(
+            "The last active administrator cannot {what}; promote another user first."
+        )),
+        other => other.into(),
     }
 }

@@ -9,6 +9,7 @@ impl Platform {
             None | Some(Value::Null) => Structure::new(),
             Some(v) => validate::structure(v)?,
         };
+        self.check_new_app(user, &structure).await?;
         match body.get("id") {
             Some(Value::Null) => Err(Error::field("id", REQUIRED)),
             None => {

@@ -115,6 +115,7 @@ impl Platform {
             )));
         }
         let config = self.store.config(latest.config).await?;
+        self.check_scale(user, &app, request).await?;
         self.scale_locked(user, &app, &latest, &build, &config, request)
             .await
     }
@@ -180,6 +181,8 @@ impl Platform {
                     format!("{}: aborting, failed to create some containers", app.id),
                 )
                 .await;
+                // `start` removes what it created, unless the engine fails that too.
+                self.abandon(&add).await;
                 self.undo_scale(app, &add, &remove).await;
                 return Err(unavailable(
                     "aborting, failed to create some containers",

@@ -126,7 +126,9 @@ impl Platform {
                 None | Some(Value::Null) => {}
                 Some(v) => {
                     let map = validate::json_object(field, v)?;
-                    if field != "values" {
+                    if field == "values" {
+                        validate::config_values(&map)?;
+                    } else {
                         validate::limits(field, &map)?;
                     }
                     submitted.insert(field, map);
@@ -187,6 +189,7 @@ impl Platform {
         let app = self.visible_app(user, id).await?;
         let _lock = self.store.lock_app(&app.id).await?;
         let app = self.store.app(&app.id).await?;
+        self.check_first_deploy(user, &app, &input.procfile).await?;
         let latest = self.store.latest_release(&app.id).await?;
         let config = self.store.config(latest.config).await?;
         let now = timefmt::now();
@@ -398,6 +401,8 @@ impl Platform {
                 format!("{}: aborting, failed to create some containers", app.id),
             )
             .await;
+            // `start` removes what it created, unless the engine fails that too.
+            self.abandon(&step.containers).await;
             self.withdraw(step).await;
             return Err(unavailable(
                 "aborting, failed to create some containers",

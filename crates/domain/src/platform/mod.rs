@@ -36,11 +36,14 @@ mod deploy;
 mod domains;
 mod hooks;
 mod oneoff;
+mod quota;
 mod reconcile;
 mod routes;
 mod sharing;
+mod throttling;
 
 pub use deploy::BuildInput;
+pub use quota::Quotas;
 
 /// Settings the use cases need.
 #[derive(Debug, Clone)]
@@ -59,6 +62,10 @@ pub struct PlatformSettings {
     pub health_timeout: Duration,
     /// How long old containers may finish their requests after they left the route table.
     pub drain_grace: Duration,
+    /// How much users may create (see [`Quotas`]).
+    pub quotas: Quotas,
+    /// How many failed logins and wrong builder keys are allowed, over how long.
+    pub throttle: crate::throttle::Throttle,
 }
 
 impl Default for PlatformSettings {
@@ -71,6 +78,8 @@ impl Default for PlatformSettings {
             public_port: None,
             health_timeout: Duration::from_secs(60),
             drain_grace: Duration::from_secs(10),
+            quotas: Quotas::default(),
+            throttle: crate::throttle::Throttle::default(),
         }
     }
 }

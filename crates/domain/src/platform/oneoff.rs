@@ -24,10 +24,9 @@ impl Platform {
             };
             let build = self.store.build(&app.id, build_id).await?;
             let config = self.store.config(latest.config).await?;
-            let num = self
-                .store
-                .containers(&app.id)
-                .await?
+            let containers = self.store.containers(&app.id).await?;
+            self.check_run(&app.id, &containers).await?;
+            let num = containers
                 .iter()
                 .filter(|c| c.proc_type == "run")
                 .map(|c| c.num)

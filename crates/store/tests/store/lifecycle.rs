@@ -7,6 +7,12 @@ use deis_store::{DieselStore, migrate};
 
 use crate::{TestDb, fixtures};
 
+/// Every migration, oldest first.
+const MIGRATIONS: &[&str] = &[
+    "2025-11-27-000000_init",
+    "2026-12-02-140000_throttle_and_first_admin",
+];
+
 #[tokio::test]
 async fn sqlite_files_are_created_migrated_and_kept() {
     let dir = tempfile::tempdir().expect("temporary folder");
@@ -30,7 +36,7 @@ async fn sqlite_files_are_created_migrated_and_kept() {
 fn sqlite_migrate_names_what_it_applied() {
     let dir = tempfile::tempdir().expect("temporary folder");
     let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
-    assert_eq!(migrate(&url).expect("migrated"), ["2025-11-27-000000_init"]);
+    assert_eq!(migrate(&url).expect("migrated"), MIGRATIONS);
     assert!(migrate(&url).expect("migrated").is_empty());
 }
 
@@ -39,10 +45,7 @@ async fn postgres_databases_are_migrated_once_and_kept() {
     let Some(db) = TestDb::postgres_empty() else {
         return;
     };
-    assert_eq!(
-        migrate(&db.url).expect("migrated"),
-        ["2025-11-27-000000_init"]
-    );
+    assert_eq!(migrate(&db.url).expect("migrated"), MIGRATIONS);
     let store = DieselStore::open(&db.url, 2).expect("opens");
     let alice = fixtures::user(&store, "alice").await;
     drop(store);
@@ -102,4 +105,58 @@ async fn postgres_concurrent_opens_migrate_once() {
         return;
     };
     concurrent_opens_migrate_once(db.url.clone()).await;
+}
+
+/// A SQLite file moved away while serving is noticed: every call answers `Unavailable` (a
+/// write is never reported done into a file nobody will open again), no empty file appears at
+/// its path, and all is well again once it is back. A different file put in its place is
+/// never written.
+#[tokio::test]
+async fn a_sqlite_file_moved_away_makes_the_store_unavailable_until_it_is_back() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let path = dir.path().join("deis.db");
+    let aside = dir.path().join("aside.db");
+    let store = DieselStore::open(&format!("sqlite://{}", path.display()), 4).expect("opens");
+    let alice = fixtures::user(&store, "alice").await;
+    store
+        .ping()
+        .await
+        .expect("a healthy database answers the ping");
+
+    std::fs::rename(&path, &aside).expect("moved away");
+    let unavailable = |what: &str, e: Option<deis_domain::StoreError>| {
+        assert!(
+            matches!(e, Some(deis_domain::StoreError::Unavailable(_))),
+            "{what}: {e:?}"
+        );
+    };
+    unavailable("ping", store.ping().await.err());
+    unavailable(
+        "write",
+        store.create_user(fixtures::new_user("bob")).await.err(),
+    );
+    unavailable("read", store.user_by_name("alice").await.err());
+    unavailable("cached read", store.user_by_id(alice.id).await.err());
+    unavailable(
+        "app list",
+        store
+            .list_apps(deis_domain::AppScope::All, deis_domain::PageSel::Number(1))
+            .await
+            .err(),
+    );
+    assert!(!path.exists(), "no new database file was created");
+
+    std::fs::rename(&aside, &path).expect("put back");
+    store.ping().await.expect("back");
+    fixtures::user(&store, "bob").await;
+    assert_eq!(store.user_by_id(alice.id).await.expect("read"), alice);
+
+    // A copy in its place is another file: never written behind the operator's back.
+    std::fs::copy(&path, &aside).expect("copied");
+    std::fs::rename(&aside, &path).expect("replaced");
+    unavailable("ping after a replacement", store.ping().await.err());
+    unavailable(
+        "write after a replacement",
+        store.create_user(fixtures::new_user("carol")).await.err(),
+    );
 }

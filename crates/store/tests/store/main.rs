@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use deis_store::DieselStore;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 
 mod fixtures;
 
@@ -22,6 +22,7 @@ mod keys;
 mod lifecycle;
 mod logs;
 mod releases;
+mod throttle;
 mod users;
 
 /// A store on its own database, removed when the test ends.
@@ -129,6 +130,16 @@ impl Drop for TestDb {
             }
         }
     }
+}
+
+/// Runs `sql` on the database at `url` behind the store's back (edits the store would refuse).
+pub fn execute_by_hand(url: &str, sql: &str) {
+    let query = diesel::sql_query(sql);
+    let done = match url.strip_prefix("sqlite://") {
+        Some(path) => SqliteConnection::establish(path).map(|mut c| query.execute(&mut c)),
+        None => PgConnection::establish(url).map(|mut c| query.execute(&mut c)),
+    };
+    assert!(matches!(done, Ok(Ok(_))), "{sql}: {done:?}");
 }
 
 /// Runs each named `async fn(Arc<DieselStore>)` of the calling module against every backend.

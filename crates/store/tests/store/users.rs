@@ -10,7 +10,9 @@ use crate::fixtures::{self, assert_conflict, assert_not_found};
 
 crate::backend_tests!(
     first_user_is_superuser_and_names_are_unique,
-    superuser_again_when_no_active_superuser,
+    never_superuser_again_once_an_admin_existed,
+    the_first_admin_is_registered_once,
+    the_last_active_admin_stays,
     user_ids_are_never_reused,
     password_change_bumps_token_generation,
     login_and_admin_flag_updates,
@@ -40,13 +42,84 @@ async fn first_user_is_superuser_and_names_are_unique(store: Arc<DieselStore>) {
     assert_not_found(store.user_by_id(bob.id + 100).await, "user");
 }
 
-async fn superuser_again_when_no_active_superuser(store: Arc<DieselStore>) {
+async fn never_superuser_again_once_an_admin_existed(store: Arc<DieselStore>) {
     fixtures::user(&*store, "alice").await;
+    let bob = fixtures::user(&*store, "bob").await;
+    store.set_superuser("bob", true).await.expect("promoted");
     store.set_superuser("alice", false).await.expect("demoted");
+    store
+        .delete_user(bob.id)
+        .await
+        .expect_err("bob is the last admin");
     let carol = fixtures::user(&*store, "carol").await;
-    assert!(carol.is_superuser, "no active superuser was left");
-    let dave = fixtures::user(&*store, "dave").await;
-    assert!(!dave.is_superuser);
+    assert!(!carol.is_superuser, "an administrator has existed");
+}
+
+async fn the_first_admin_is_registered_once(store: Arc<DieselStore>) {
+    let root = store
+        .create_first_admin(fixtures::new_user("root"))
+        .await
+        .expect("the first administrator");
+    assert!(root.is_superuser);
+    assert_conflict(
+        store.create_first_admin(fixtures::new_user("late")).await,
+        "is_superuser",
+    );
+    assert_not_found(store.user_by_name("late").await, "user");
+    // Ordinary registration still works, without the flag.
+    assert!(!fixtures::user(&*store, "late").await.is_superuser);
+}
+
+async fn the_last_active_admin_stays(store: Arc<DieselStore>) {
+    let alice = fixtures::user(&*store, "alice").await;
+    assert_conflict(store.set_superuser("alice", false).await, "is_superuser");
+    assert_conflict(store.delete_user(alice.id).await, "is_superuser");
+    assert!(store.user_by_id(alice.id).await.expect("kept").is_superuser);
+    // Demoting a user who is no administrator is fine.
+    fixtures::user(&*store, "bob").await;
+    store.set_superuser("bob", false).await.expect("no change");
+    // With two, one may go.
+    store.set_superuser("bob", true).await.expect("promoted");
+    store.set_superuser("alice", false).await.expect("demoted");
+    assert_conflict(store.set_superuser("bob", false).await, "is_superuser");
+    store
+        .delete_user(alice.id)
+        .await
+        .expect("alice is no admin now");
+    assert_eq!(
+        store
+            .list_admins(PageSel::Number(1))
+            .await
+            .expect("admins")
+            .count,
+        1
+    );
+}
+
+/// An administrator demoted behind the store's back (the database edited by hand) does not
+/// make the next registration an administrator.
+async fn no_first_admin_after_a_demotion_by_hand(db: crate::TestDb) {
+    let store = db.store();
+    fixtures::user(&*store, "alice").await;
+    crate::execute_by_hand(&db.url, "UPDATE users SET is_superuser = false");
+    assert!(!fixtures::user(&*store, "bob").await.is_superuser);
+    assert_conflict(
+        store.create_first_admin(fixtures::new_user("carol")).await,
+        "is_superuser",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_no_first_admin_after_a_demotion_by_hand() {
+    no_first_admin_after_a_demotion_by_hand(crate::TestDb::sqlite()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_no_first_admin_after_a_demotion_by_hand() {
+    let Some(db) = crate::TestDb::postgres() else {
+        return;
+    };
+    no_first_admin_after_a_demotion_by_hand(db).await;
 }
 
 async fn user_ids_are_never_reused(store: Arc<DieselStore>) {
@@ -131,6 +204,9 @@ async fn admins_are_listed_by_registration_and_paginated(store: Arc<DieselStore>
 async fn deleting_a_user_takes_everything_they_own(store: Arc<DieselStore>) {
     let alice = fixtures::user(&*store, "alice").await;
     let bob = fixtures::user(&*store, "bob").await;
+    // alice, the first user, is the administrator: another one lets her go.
+    store.set_superuser("bob", true).await.expect("promoted");
+    let bob = store.user_by_id(bob.id).await.expect("bob");
     let (_, first_config, first) = fixtures::app(&*store, "alpha", "alice").await;
     fixtures::app(&*store, "beta", "alice").await;
     fixtures::app(&*store, "gamma", "bob").await;

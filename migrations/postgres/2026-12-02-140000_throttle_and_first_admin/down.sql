@@ -1,0 +1,2 @@
+DELETE FROM settings WHERE name = 'admin_existed';
+DROP TABLE throttle;
