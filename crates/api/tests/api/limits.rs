@@ -338,6 +338,38 @@ async fn a_scale_that_fails_half_way_removes_what_it_started() {
 }
 
 #[tokio::test]
+async fn a_deploy_that_fails_half_way_removes_what_it_started() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    w.post(
+        "/v1/apps/demo/scale",
+        &w.owner,
+        json!({"web": 3, "worker": 2}),
+    )
+    .await
+    .empty(204);
+    let before = recorded(&w, "demo").await;
+    let engine = w.engine();
+    let releases = w.releases("demo").await.len();
+    *w.app.scheduler.fail_next_start_after.lock().expect("lock") = Some(2);
+    let res = w
+        .post(
+            "/v1/apps/demo/config",
+            &w.owner,
+            json!({"values": {"NEW": "1"}}),
+        )
+        .await;
+    assert_eq!(res.status, 503, "{}", res.text);
+    assert_eq!(w.engine(), engine, "the two started containers are gone");
+    assert_eq!(recorded(&w, "demo").await, before);
+    assert_eq!(
+        w.releases("demo").await.len(),
+        releases,
+        "the release was withdrawn"
+    );
+}
+
+#[tokio::test]
 async fn config_keys_must_be_environment_names_outside_deis() {
     let w = world().await;
     w.deploy(&w.owner, "demo", "img:1").await;

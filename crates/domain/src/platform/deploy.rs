@@ -401,8 +401,11 @@ impl Platform {
                 format!("{}: aborting, failed to create some containers", app.id),
             )
             .await;
-            // `start` removes what it created, unless the engine fails that too.
-            self.abandon(&step.containers).await;
+            // `start` removes what it created; should the engine have failed that too, take it
+            // back here (what an engine that does not answer holds, reconciliation removes).
+            if matches!(e, SchedulerError::Failed(_)) {
+                self.abandon(&step.containers).await;
+            }
             self.withdraw(step).await;
             return Err(unavailable(
                 "aborting, failed to create some containers",
