@@ -17,6 +17,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::Instant;
 
+use deis_domain::{Endpoint, Unhealthy};
+
 use crate::Shared;
 use crate::table::Upstream;
 
@@ -111,6 +113,46 @@ pub(crate) fn target(path: &str) -> String {
         path.to_owned()
     } else {
         format!("/{path}")
+    }
+}
+
+impl Shared {
+    /// Probes each endpoint every `new_probe_interval` until it answers below 500 (then it
+    /// counts as healthy) or the next probe would start after `timeout`; the ones that never
+    /// answered, with what their last probe saw.
+    pub(crate) async fn await_healthy(
+        &self,
+        endpoints: &[Endpoint],
+        path: &str,
+        timeout: Duration,
+    ) -> Vec<Unhealthy> {
+        let path = target(path);
+        let deadline = Instant::now() + timeout;
+        let settings = &self.settings;
+        let results = futures_util::future::join_all(endpoints.iter().map(|endpoint| {
+            let path = &path;
+            async move {
+                let upstream = self.lock_routes().upstream(endpoint);
+                loop {
+                    match probe(&self.prober, &upstream, path, settings.probe_timeout).await {
+                        Ok(()) => {
+                            self.seen_healthy(endpoint);
+                            return None;
+                        }
+                        Err(error) if Instant::now() + settings.new_probe_interval >= deadline => {
+                            return Some(Unhealthy {
+                                endpoint: endpoint.clone(),
+                                reason: error.to_string(),
+                            });
+                        }
+                        Err(_) => tokio::time::sleep(settings.new_probe_interval).await,
+                    }
+                }
+            }
+        }))
+        .await;
+        self.prune_retired();
+        results.into_iter().flatten().collect()
     }
 }
 

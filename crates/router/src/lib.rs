@@ -165,48 +165,7 @@ impl Routing for Router {
         path: &str,
         timeout: Duration,
     ) -> Result<(), Vec<Unhealthy>> {
-        let path = health::target(path);
-        let deadline = tokio::time::Instant::now() + timeout;
-        let settings = &self.shared.settings;
-        let shared = &self.shared;
-        let failed: Vec<Unhealthy> =
-            futures_util::future::join_all(endpoints.iter().map(|endpoint| {
-                let path = &path;
-                async move {
-                    let upstream = shared.lock_routes().upstream(endpoint);
-                    loop {
-                        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-                        let error = match health::probe(
-                            &shared.prober,
-                            &upstream,
-                            path,
-                            settings
-                                .probe_timeout
-                                .min(left.max(Duration::from_millis(1))),
-                        )
-                        .await
-                        {
-                            Ok(()) => {
-                                shared.seen_healthy(endpoint);
-                                return None;
-                            }
-                            Err(error) => error,
-                        };
-                        if tokio::time::Instant::now() + settings.new_probe_interval >= deadline {
-                            return Some(Unhealthy {
-                                endpoint: endpoint.clone(),
-                                reason: error.to_string(),
-                            });
-                        }
-                        tokio::time::sleep(settings.new_probe_interval).await;
-                    }
-                }
-            }))
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        self.shared.prune_retired();
+        let failed = self.shared.await_healthy(endpoints, path, timeout).await;
         if failed.is_empty() {
             Ok(())
         } else {
