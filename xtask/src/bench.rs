@@ -3,8 +3,8 @@
 //!
 //! Both servers are release builds on loopback; `wrk` (installed from Debian when missing)
 //! drives 16 connections. Rounds alternate bare / controller so that drift of a shared machine
-//! hits both alike; the medians are printed. Then, unless `--only api`, the container
-//! operations of `bench_deploy`.
+//! hits both alike; the medians are printed. Then the container operations of
+//! `bench_deploy` and the router against nginx of `bench_router` (`--only` picks one part).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -19,18 +19,19 @@ use serde_json::Value;
 pub(crate) struct Args {
     /// Seconds of load per measurement.
     #[arg(long, default_value_t = 8)]
-    seconds: u32,
-    /// Alternating rounds of bare handler and controller.
+    pub(crate) seconds: u32,
+    /// Alternating rounds of the compared sides (bare handler and controller; router, nginx
+    /// and the app directly).
     #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    pub(crate) rounds: usize,
     /// Concurrent connections.
     #[arg(long, default_value_t = 16)]
-    connections: u32,
+    pub(crate) connections: u32,
     /// Apps in the large listing measurement.
     #[arg(long, default_value_t = 10_000)]
     many_apps: usize,
-    /// Only one part: `api` (throughput, listing, memory) or `deploy` (container operations
-    /// against the engine's own speed); both when absent.
+    /// Only one part: `api` (throughput, listing, memory), `deploy` (container operations
+    /// against the engine's own speed) or `router` (proxying against nginx); all when absent.
     #[arg(long, value_enum)]
     only: Option<Only>,
 }
@@ -40,14 +41,15 @@ pub(crate) struct Args {
 pub(crate) enum Only {
     Api,
     Deploy,
+    Router,
 }
 
 /// One wrk measurement.
 #[derive(Debug, Clone, Copy)]
-struct Load {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Load {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
 }
 
 /// A child process killed on drop.
@@ -75,7 +77,7 @@ pub(crate) fn wait_up(url: &str) -> anyhow::Result<()> {
     bail!("{url} did not come up")
 }
 
-fn ensure_wrk() -> anyhow::Result<()> {
+pub(crate) fn ensure_wrk() -> anyhow::Result<()> {
     if Command::new("wrk").arg("--version").output().is_ok() {
         return Ok(());
     }
@@ -107,7 +109,8 @@ fn millis(text: &str) -> Option<f64> {
     number.parse::<f64>().ok().map(|n| n * factor)
 }
 
-fn wrk(url: &str, token: Option<&str>, args: &Args) -> anyhow::Result<Load> {
+/// Runs wrk against `url` with extra `headers` (`Name: value`).
+pub(crate) fn wrk(url: &str, headers: &[&str], args: &Args) -> anyhow::Result<Load> {
     let mut cmd = Command::new("wrk");
     cmd.args([
         "-t2",
@@ -115,8 +118,8 @@ fn wrk(url: &str, token: Option<&str>, args: &Args) -> anyhow::Result<Load> {
         &format!("-d{}s", args.seconds),
         "--latency",
     ]);
-    if let Some(token) = token {
-        cmd.args(["-H", &format!("Authorization: token {token}")]);
+    for header in headers {
+        cmd.args(["-H", header]);
     }
     let out = cmd.arg(url).output().context("running wrk")?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -151,7 +154,7 @@ pub(crate) fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     status
         .lines()
@@ -202,11 +205,15 @@ pub(crate) fn login(base: &str, username: &str) -> anyhow::Result<String> {
 
 /// Runs the parts of the bench the options ask for.
 pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
-    if args.only != Some(Only::Deploy) {
+    let part = |only: Only| args.only.is_none_or(|o| o == only);
+    if part(Only::Api) {
         api(root, args)?;
     }
-    if args.only != Some(Only::Api) {
+    if part(Only::Deploy) {
         crate::bench_deploy::run(root)?;
+    }
+    if part(Only::Router) {
+        crate::bench_router::run(root, args)?;
     }
     Ok(())
 }
@@ -288,11 +295,13 @@ fn api(root: &Path, args: &Args) -> anyhow::Result<()> {
     let same_url = format!("http://{same_addr}/v1/apps");
     wait_up(&same_url)?;
     let bare_url = format!("http://{bare_addr}/v1/apps");
+    let auth = format!("Authorization: token {}", api.token);
+    let authed = [auth.as_str()];
     let (mut bare, mut same, mut ours) = (Vec::new(), Vec::new(), Vec::new());
     for round in 1..=args.rounds {
-        let b = wrk(&bare_url, None, args)?;
-        let s = wrk(&same_url, None, args)?;
-        let o = wrk(&list, Some(&api.token), args)?;
+        let b = wrk(&bare_url, &[], args)?;
+        let s = wrk(&same_url, &[], args)?;
+        let o = wrk(&list, &authed, args)?;
         println!(
             "round {round}: bare {:>7.0} req/s p99 {:.2} ms | bare, same {} B body {:>7.0} req/s p99 {:.2} ms | GET /v1/apps {:>7.0} req/s p99 {:.2} ms",
             b.rps,
@@ -333,12 +342,12 @@ fn api(root: &Path, args: &Args) -> anyhow::Result<()> {
     }
 
     api.create_apps(20, 100)?;
-    let hundred = wrk(&list, Some(&api.token), args)?;
+    let hundred = wrk(&list, &authed, args)?;
     let started = Instant::now();
     api.create_apps(100, args.many_apps)?;
     let create_secs = started.elapsed().as_secs_f64();
-    let many = wrk(&list, Some(&api.token), args)?;
-    let last = wrk(&format!("{list}?page=last"), Some(&api.token), args)?;
+    let many = wrk(&list, &authed, args)?;
+    let last = wrk(&format!("{list}?page=last"), &authed, args)?;
     println!("\nlisting (first page of 100):");
     println!(
         "  100 apps       {:>9.0} req/s  p99 {:.2} ms",

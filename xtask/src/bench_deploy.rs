@@ -52,7 +52,8 @@ impl Drop for Cleanup {
     }
 }
 
-fn docker(args: &[&str]) -> anyhow::Result<String> {
+/// Runs `docker` with `args`; its standard output.
+pub(crate) fn docker(args: &[&str]) -> anyhow::Result<String> {
     let out = Command::new("docker")
         .args(args)
         .stderr(Stdio::inherit())

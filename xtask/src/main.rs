@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_deploy;
+mod bench_router;
 mod dist;
 mod postgres;
 mod test;
@@ -38,8 +39,8 @@ enum Task {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Measures the API against a bare actix-web handler, and container operations against
-    /// the engine's own speed, and prints the figures.
+    /// Measures the API against a bare actix-web handler, container operations against the
+    /// engine's own speed and the router against nginx, and prints the figures.
     Bench(bench::Args),
     /// Builds the release tarball and the controller's container image.
     Dist(dist::Args),

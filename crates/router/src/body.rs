@@ -69,17 +69,16 @@ where
             this.armed = false;
             return Poll::Ready(frame.map(|r| r.map_err(Into::into)));
         }
-        let deadline = Instant::now() + this.timeout;
         let timer = match &mut this.timer {
             Some(timer) => {
                 if !this.armed {
-                    timer.as_mut().reset(deadline);
+                    timer.as_mut().reset(Instant::now() + this.timeout);
                 }
                 timer
             }
             None => this
                 .timer
-                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+                .insert(Box::pin(tokio::time::sleep(this.timeout))),
         };
         this.armed = true;
         ready!(timer.as_mut().poll(cx));
@@ -248,5 +247,38 @@ impl Body for DownBody {
             Self::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
             Self::Upstream { body, .. } => body.size_hint(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use futures_util::stream;
+    use http_body_util::{BodyExt, StreamBody};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stalled_body_fails_after_the_idle_timeout() {
+        let stalled = StreamBody::new(stream::pending::<Result<Frame<Bytes>, Infallible>>());
+        let mut body = Idle::new(stalled, Duration::from_millis(30));
+        let error = body
+            .frame()
+            .await
+            .expect("a frame")
+            .expect_err("an idle timeout");
+        assert!(error.is::<IdleTimeout>());
+    }
+
+    #[tokio::test]
+    async fn a_flowing_body_passes_through() {
+        let chunks = (0..3).map(|i| Ok::<_, Infallible>(Frame::data(Bytes::from(vec![i; 4]))));
+        let body = Idle::new(
+            StreamBody::new(stream::iter(chunks)),
+            Duration::from_millis(30),
+        );
+        let bytes = body.collect().await.expect("no error").to_bytes();
+        assert_eq!(&bytes[..], &[0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
     }
 }
