@@ -512,3 +512,69 @@ async fn shutdown_stops_accepting_and_lets_requests_finish() {
         .expect("serve task")
         .expect("serve returns Ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_that_hangs_answers_504() {
+    use std::net::SocketAddr;
+
+    use deis_domain::Endpoint;
+    use hyper::service::service_fn;
+
+    // A listener with a backlog of 0 that answers one connection (the health probe), then
+    // stops accepting: once its queue is full the kernel drops new SYNs and connects hang.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let listener = socket.listen(0).expect("listen");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    let (done, hold) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.expect("the probe connects");
+        let service = service_fn(|_| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(full("ok")))
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+        let _ = hold.await;
+        drop(listener);
+    });
+    let running = Running::start(RouterSettings {
+        connect_timeout: Duration::from_millis(300),
+        ..RouterSettings::default()
+    })
+    .await;
+    let endpoint = Endpoint {
+        container: "stuck_v1.web.1".into(),
+        addr,
+    };
+    running
+        .router
+        .await_healthy(std::slice::from_ref(&endpoint), "/", Duration::from_secs(5))
+        .await
+        .expect("the probe was answered");
+    running
+        .router
+        .set_routes(routes("stuck", &["stuck.test"], &[endpoint]))
+        .await;
+    let mut queued = Vec::new();
+    let hung = tokio::task::spawn_blocking(move || {
+        for _ in 0..16 {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(stream) => queued.push(stream),
+                Err(_) => return Some(queued),
+            }
+        }
+        None
+    })
+    .await
+    .expect("filling the queue");
+    let queued = hung.expect("connects to a full accept queue hang");
+
+    let answer = get(&client(), running.addr, "stuck.test", "/").await;
+    assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(answer.body, "connecting to the app timed out\n");
+    drop(queued);
+    let _ = done.send(());
+}
