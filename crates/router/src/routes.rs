@@ -57,6 +57,8 @@ impl Routes {
         self.known.get(endpoint).map(|k| Arc::clone(&k.upstream))
     }
 
+    /// Every app's hosts. A host two apps claim (the domain keeps them unique) goes to the
+    /// first app by id, so the outcome does not depend on the order of changes.
     fn host_map(&self) -> HostMap {
         let mut apps: Vec<(&String, &App)> = self.apps.iter().collect();
         apps.sort_by(|a, b| a.0.cmp(b.0));
