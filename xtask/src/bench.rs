@@ -48,6 +48,8 @@ pub(crate) enum Only {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Load {
     pub(crate) rps: f64,
+    /// Requests completed during the run.
+    pub(crate) requests: f64,
     pub(crate) p50_ms: f64,
     pub(crate) p99_ms: f64,
 }
@@ -136,6 +138,12 @@ pub(crate) fn wrk(url: &str, headers: &[&str], args: &Args) -> anyhow::Result<Lo
     let rps = field("Requests/sec:")
         .and_then(|v| v.parse().ok())
         .context("wrk printed no Requests/sec")?;
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .context("wrk printed no request count")?;
     let p50 = field("50%")
         .and_then(|v| millis(&v))
         .context("wrk printed no 50%")?;
@@ -144,6 +152,7 @@ pub(crate) fn wrk(url: &str, headers: &[&str], args: &Args) -> anyhow::Result<Lo
         .context("wrk printed no 99%")?;
     Ok(Load {
         rps,
+        requests,
         p50_ms: p50,
         p99_ms: p99,
     })

@@ -11,7 +11,8 @@
 //! config, pid and logs in a temporary directory. Every round measures the router and nginx
 //! (alternating which goes first) and then the container directly, with wrk and the same
 //! `Host` header; medians and ratios are printed, with the router's resident memory under
-//! load. The container and the image are removed at the end, also on failure.
+//! load and the CPU time each proxy spent per request (its user and system time over the
+//! run, nginx's workers included), which a busy shared machine disturbs less than req/s. The container and the image are removed at the end, also on failure.
 
 use std::net::TcpStream;
 use std::path::Path;
@@ -180,11 +181,66 @@ http {{
     )
 }
 
+/// CPU time (user and system, in clock ticks) used so far by `pid` and its child processes
+/// (nginx's workers).
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let own = |pid: &str| -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // Fields after the command (which may hold spaces) start at the state, field 3.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |n: usize| -> anyhow::Result<u64> {
+            fields
+                .get(n - 3)
+                .and_then(|v| v.parse().ok())
+                .with_context(|| format!("no field {n} in /proc/{pid}/stat"))
+        };
+        Ok(field(14)? + field(15)?)
+    };
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+    let mut ticks = own(&pid.to_string())?;
+    for child in children.split_whitespace() {
+        ticks += own(child)?;
+    }
+    Ok(ticks)
+}
+
+/// Clock ticks per second of `/proc` CPU times.
+fn clock_ticks() -> anyhow::Result<f64> {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .context("running getconf")?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .context("getconf CLK_TCK printed no number")
+}
+
+/// One measured side: wrk's figures and the proxy's CPU time per request.
+struct Side {
+    load: Load,
+    cpu_us: f64,
+}
+
+/// Runs wrk against `url` and charges the CPU time `pid` used meanwhile to its requests.
+fn measure(url: &str, headers: &[&str], args: &Args, pid: u32, hz: f64) -> anyhow::Result<Side> {
+    let before = cpu_ticks(pid)?;
+    let load = wrk(url, headers, args)?;
+    let used = (cpu_ticks(pid)? - before) as f64 / hz;
+    Ok(Side {
+        load,
+        cpu_us: used * 1e6 / load.requests.max(1.0),
+    })
+}
+
 /// Runs `load` while sampling the resident memory of `pid`; the load and the peak in KiB.
-fn with_peak_rss(
+fn with_peak_rss<T>(
     pid: u32,
-    load: impl FnOnce() -> anyhow::Result<Load>,
-) -> anyhow::Result<(Load, u64)> {
+    load: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<(T, u64)> {
     let done = AtomicBool::new(false);
     let peak = AtomicU64::new(0);
     let measured = std::thread::scope(|scope| {
@@ -246,7 +302,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
     let nginx_addr = free_addr()?;
     let conf = dir.path().join("nginx.conf");
     std::fs::write(&conf, nginx_conf(dir.path(), &nginx_addr, &app))?;
-    let _nginx = Nginx(
+    let nginx = Nginx(
         Command::new("nginx")
             .arg("-p")
             .arg(dir.path())
@@ -258,8 +314,10 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
             .spawn()
             .context("starting nginx")?,
     );
+    let nginx_pid = nginx.0.id();
     wait_tcp(&nginx_addr)?;
 
+    let hz = clock_ticks()?;
     let host = format!("Host: {HOST}");
     let headers = [host.as_str()];
     let (router_url, nginx_url, direct_url) = (
@@ -269,57 +327,76 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
     );
     let (mut ours, mut theirs, mut direct) = (Vec::new(), Vec::new(), Vec::new());
     let mut peak_rss = 0;
-    let mut measure_router = || -> anyhow::Result<Load> {
-        let (load, peak) = with_peak_rss(router_pid, || wrk(&router_url, &headers, args))?;
+    let mut measure_router = || -> anyhow::Result<Side> {
+        let (side, peak) = with_peak_rss(router_pid, || {
+            measure(&router_url, &headers, args, router_pid, hz)
+        })?;
         peak_rss = peak_rss.max(peak);
-        Ok(load)
+        Ok(side)
     };
+    let measure_nginx = || measure(&nginx_url, &headers, args, nginx_pid, hz);
     for round in 1..=args.rounds {
         let (r, n) = if round % 2 == 1 {
             let r = measure_router()?;
-            (r, wrk(&nginx_url, &headers, args)?)
+            (r, measure_nginx()?)
         } else {
-            let n = wrk(&nginx_url, &headers, args)?;
+            let n = measure_nginx()?;
             (measure_router()?, n)
         };
         let d = wrk(&direct_url, &headers, args)?;
         println!(
-            "round {round}: router {:>7.0} req/s p99 {:.2} ms | nginx {:>7.0} req/s p99 {:.2} ms | direct {:>7.0} req/s p99 {:.2} ms",
-            r.rps, r.p99_ms, n.rps, n.p99_ms, d.rps, d.p99_ms
+            "round {round}: router {:>7.0} req/s p99 {:.2} ms {:.1} us CPU/req | nginx {:>7.0} req/s p99 {:.2} ms {:.1} us CPU/req | direct {:>7.0} req/s p99 {:.2} ms",
+            r.load.rps,
+            r.load.p99_ms,
+            r.cpu_us,
+            n.load.rps,
+            n.load.p99_ms,
+            n.cpu_us,
+            d.rps,
+            d.p99_ms
         );
         ours.push(r);
         theirs.push(n);
         direct.push(d);
     }
 
-    let m = |v: &[Load], f: fn(&Load) -> f64| median(v.iter().map(f).collect());
+    let m = |v: &[Side], f: fn(&Side) -> f64| median(v.iter().map(f).collect());
+    let md = |f: fn(&Load) -> f64| median(direct.iter().map(f).collect());
     println!(
         "\nmedians over {} rounds, {} connections, {} s each, one app container:",
         args.rounds, args.connections, args.seconds
     );
-    for (name, loads) in [
+    for (name, sides) in [
         ("router (deis-router)", &ours),
         ("nginx, keepalive upstream", &theirs),
-        ("the container directly", &direct),
     ] {
         println!(
-            "  {name:<26} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
-            m(loads, |l| l.rps),
-            m(loads, |l| l.p50_ms),
-            m(loads, |l| l.p99_ms)
+            "  {name:<26} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms  CPU {:.1} us/request",
+            m(sides, |s| s.load.rps),
+            m(sides, |s| s.load.p50_ms),
+            m(sides, |s| s.load.p99_ms),
+            m(sides, |s| s.cpu_us)
         );
     }
-    let (rps, p99) = (m(&ours, |l| l.rps), m(&ours, |l| l.p99_ms));
     println!(
-        "  router / nginx: throughput {:.2} (target >= 0.9), p99 {:.2} (target <= 1.5)",
-        rps / m(&theirs, |l| l.rps),
-        p99 / m(&theirs, |l| l.p99_ms)
+        "  {:<26} {:>9.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
+        "the container directly",
+        md(|l| l.rps),
+        md(|l| l.p50_ms),
+        md(|l| l.p99_ms)
+    );
+    let (rps, p99) = (m(&ours, |s| s.load.rps), m(&ours, |s| s.load.p99_ms));
+    println!(
+        "  router / nginx: throughput {:.2} (target >= 0.9), p99 {:.2} (target <= 1.5), CPU per request {:.2}",
+        rps / m(&theirs, |s| s.load.rps),
+        p99 / m(&theirs, |s| s.load.p99_ms),
+        m(&ours, |s| s.cpu_us) / m(&theirs, |s| s.cpu_us)
     );
     println!(
-        "  router / direct: throughput {:.2}, p50 +{:.2} ms, p99 +{:.2} ms",
-        rps / m(&direct, |l| l.rps),
-        m(&ours, |l| l.p50_ms) - m(&direct, |l| l.p50_ms),
-        p99 - m(&direct, |l| l.p99_ms)
+        "  router / direct: throughput {:.2}, p50 +{:.2} ms, p99 {:+.2} ms",
+        rps / md(|l| l.rps),
+        m(&ours, |s| s.load.p50_ms) - md(|l| l.p50_ms),
+        p99 - md(|l| l.p99_ms)
     );
     println!(
         "  router RSS: {:.1} MiB idle, {:.1} MiB peak under load",
