@@ -81,7 +81,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         ..DockerSettings::default()
     };
     let scheduler: Arc<dyn Scheduler> = Arc::new(DockerScheduler::new(docker));
-    let router = Router::new(RouterSettings::default());
+    let router = Router::new(RouterSettings {
+        probe_interval: Duration::from_secs(settings.health_interval),
+        probe_timeout: Duration::from_secs(settings.health_probe_timeout),
+        response_timeout: Duration::from_secs(settings.router_response_timeout),
+        ..RouterSettings::default()
+    });
     let routing: Arc<dyn Routing> = Arc::new(router.clone());
     let platform = Platform::new(
         store,

@@ -50,6 +50,12 @@ pub struct Settings {
     pub health_timeout: u64,
     /// Seconds old containers may finish in-flight requests after leaving the route table.
     pub drain_grace: u64,
+    /// Seconds between the router's health checks of every routed container.
+    pub health_interval: u64,
+    /// Seconds one health probe may take before it counts as failed.
+    pub health_probe_timeout: u64,
+    /// Seconds the router waits for an app's response headers before answering 504.
+    pub router_response_timeout: u64,
     /// Log filter (`info`, `deis_api=debug,info`, ...).
     pub log: String,
     /// Apps one user may own (administrators are exempt).
@@ -94,6 +100,9 @@ impl Settings {
             .set_default("router_public_port", 0)?
             .set_default("health_timeout", 60)?
             .set_default("drain_grace", 10)?
+            .set_default("health_interval", 5)?
+            .set_default("health_probe_timeout", 2)?
+            .set_default("router_response_timeout", 60)?
             .set_default("log", "info")?
             .set_default("max_apps_per_user", 100)?
             .set_default("max_containers_per_app", 50)?
@@ -166,8 +175,15 @@ impl Settings {
         if self.start_timeout == 0 {
             problems.push("start_timeout: must be at least 1 second".into());
         }
-        if self.health_timeout == 0 {
-            problems.push("health_timeout: must be at least 1 second".into());
+        for (name, value) in [
+            ("health_timeout", self.health_timeout),
+            ("health_interval", self.health_interval),
+            ("health_probe_timeout", self.health_probe_timeout),
+            ("router_response_timeout", self.router_response_timeout),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name}: must be at least 1 second"));
+            }
         }
         for (name, value) in [
             ("router_bind", &self.router_bind),
