@@ -135,11 +135,17 @@ pub fn inspect(certificate: &str, key: &str) -> Result<Inspected, Error> {
     };
     for der in &chain {
         X509Certificate::from_der(der).map_err(|e| {
-            Error::field("certificate", format!("Could not parse the certificate: {e}"))
+            Error::field(
+                "certificate",
+                format!("Could not parse the certificate: {e}"),
+            )
         })?;
     }
     let (_, leaf) = X509Certificate::from_der(leaf_der).map_err(|e| {
-        Error::field("certificate", format!("Could not parse the certificate: {e}"))
+        Error::field(
+            "certificate",
+            format!("Could not parse the certificate: {e}"),
+        )
     })?;
     let key_der = PrivateKeyDer::from_pem_slice(key.as_bytes()).map_err(|_| {
         Error::field(
@@ -200,8 +206,9 @@ pub fn covers(names: &[String], name: &str) -> bool {
     names.iter().any(|pattern| {
         pattern == name
             || pattern.strip_prefix("*.").is_some_and(|parent| {
-                name.split_once('.')
-                    .is_some_and(|(label, rest)| label != "*" && !label.is_empty() && rest == parent)
+                name.split_once('.').is_some_and(|(label, rest)| {
+                    label != "*" && !label.is_empty() && rest == parent
+                })
             })
     })
 }
@@ -216,7 +223,9 @@ pub enum SealError {
     #[error("could not seal the private key")]
     Seal,
     /// The sealed text is damaged or was sealed under another key.
-    #[error("the sealed private key does not open with this key (did cert_key or secret_key change?)")]
+    #[error(
+        "the sealed private key does not open with this key (did cert_key or secret_key change?)"
+    )]
     Open,
 }
 
@@ -315,7 +324,9 @@ mod tests {
     #[test]
     fn sealed_keys_open_only_with_their_key_and_label() {
         let key = SealingKey::derive("a secret of the settings").unwrap();
-        let sealed = key.seal("example.com", "-----BEGIN PRIVATE KEY-----").unwrap();
+        let sealed = key
+            .seal("example.com", "-----BEGIN PRIVATE KEY-----")
+            .unwrap();
         assert!(sealed.starts_with("v1:"));
         assert!(!sealed.contains("PRIVATE"));
         assert_eq!(
@@ -330,7 +341,11 @@ mod tests {
         assert!(other.open("example.com", &sealed).is_err());
         assert!(key.open("example.com", "v1:AAAA").is_err());
         assert!(key.open("example.com", "plain text").is_err());
-        assert_ne!(sealed, key.seal("example.com", "-----BEGIN PRIVATE KEY-----").unwrap());
+        assert_ne!(
+            sealed,
+            key.seal("example.com", "-----BEGIN PRIVATE KEY-----")
+                .unwrap()
+        );
     }
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testkit/fixtures/tls/");
@@ -354,7 +369,11 @@ mod tests {
         assert_eq!(ed.subject_cn, None);
         assert_eq!(ed.names, ["nocn.example.net"]);
         // A key pasted into the certificate field is not kept with the chain.
-        let both = format!("{}{}", fixture("example.com.crt"), fixture("example.com.key"));
+        let both = format!(
+            "{}{}",
+            fixture("example.com.crt"),
+            fixture("example.com.key")
+        );
         let read = inspect(&both, &fixture("example.com.key")).unwrap();
         assert!(!read.chain_pem.contains("PRIVATE"));
         // Re-encoded PEM reads back to the same thing.
@@ -376,8 +395,15 @@ mod tests {
                 "{key}"
             );
         }
-        let err = inspect(&fixture("example.com.crt"), "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap_err();
-        assert!(matches!(&err, Error::Fields(f) if f.contains_key("key")), "{err:?}");
+        let err = inspect(
+            &fixture("example.com.crt"),
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, Error::Fields(f) if f.contains_key("key")),
+            "{err:?}"
+        );
     }
 
     #[test]

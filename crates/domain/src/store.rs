@@ -186,7 +186,11 @@ pub trait Store: Send + Sync {
     /// Stores a certificate; `Conflict("common_name")` when one has that name already.
     async fn add_cert(&self, cert: NewCertificate) -> StoreResult<Certificate>;
     /// Certificates by creation, all of them or those of one owner.
-    async fn list_certs(&self, owner: Option<&str>, page: PageSel) -> StoreResult<Page<Certificate>>;
+    async fn list_certs(
+        &self,
+        owner: Option<&str>,
+        page: PageSel,
+    ) -> StoreResult<Page<Certificate>>;
     /// One certificate by common name.
     async fn cert(&self, common_name: &str) -> StoreResult<Certificate>;
     /// Removes one certificate by common name.

@@ -17,7 +17,11 @@ impl Platform {
     /// The account a request that may name a user is about: the caller when it names nobody
     /// or the caller; another user only for administrators (403 otherwise, 404 for a name
     /// nobody has).
-    pub async fn account_to_change(&self, caller: &User, named: Option<&str>) -> Result<User, Error> {
+    pub async fn account_to_change(
+        &self,
+        caller: &User,
+        named: Option<&str>,
+    ) -> Result<User, Error> {
         match named {
             Some(name) if !name.is_empty() && name != caller.username => {
                 require_admin(caller)?;

@@ -58,7 +58,11 @@ impl CertInput {
 impl Platform {
     /// Stores a certificate after checking that certificate and key parse and belong together
     /// and that the certificate is valid for the common name; the key is sealed.
-    pub async fn add_certificate(&self, user: &User, input: CertInput) -> Result<Certificate, Error> {
+    pub async fn add_certificate(
+        &self,
+        user: &User,
+        input: CertInput,
+    ) -> Result<Certificate, Error> {
         let inspected = certificate::inspect(&input.certificate, &input.key)?;
         let Some(common_name) = input.common_name.or_else(|| inspected.subject_cn.clone()) else {
             return Err(Error::field(

@@ -53,7 +53,10 @@ fn waves(chosen: &[Container]) -> Vec<Vec<Container>> {
         first.extend(of_type[..split].iter().map(|c| (*c).clone()));
         second.extend(of_type[split..].iter().map(|c| (*c).clone()));
     }
-    [first, second].into_iter().filter(|w| !w.is_empty()).collect()
+    [first, second]
+        .into_iter()
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 impl Platform {
@@ -194,7 +197,11 @@ mod tests {
     fn labels(waves: &[Vec<Container>]) -> Vec<Vec<String>> {
         waves
             .iter()
-            .map(|w| w.iter().map(|c| format!("{}.{}", c.proc_type, c.num)).collect())
+            .map(|w| {
+                w.iter()
+                    .map(|c| format!("{}.{}", c.proc_type, c.num))
+                    .collect()
+            })
             .collect()
     }
 
@@ -209,10 +216,7 @@ mod tests {
         ];
         assert_eq!(
             labels(&waves(&chosen)),
-            [
-                vec!["web.1", "web.2", "worker.1"],
-                vec!["web.3", "web.4"]
-            ]
+            [vec!["web.1", "web.2", "worker.1"], vec!["web.3", "web.4"]]
         );
         assert_eq!(labels(&waves(&chosen[..1])), [vec!["web.1"]]);
         assert_eq!(
