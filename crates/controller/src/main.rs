@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use deis_api::{ApiSettings, ApiState, Registration};
 use deis_domain::{
-    NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, Store, Throttle,
+    NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, SealingKey, Store, Throttle,
 };
 use deis_router::{Router, RouterSettings};
 use deis_scheduler::{DockerScheduler, DockerSettings};
@@ -75,6 +75,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     } else {
         settings.secret_key.clone()
     };
+    let cert_secret = if settings.cert_key.is_empty() {
+        &secret_key
+    } else {
+        &settings.cert_key
+    };
+    let sealing_key =
+        SealingKey::derive(cert_secret).context("deriving the certificate sealing key")?;
     let docker = DockerSettings {
         identity: settings.scheduler_identity.clone(),
         start_timeout: Duration::from_secs(settings.start_timeout),
@@ -104,6 +111,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 failures: settings.throttle_failures,
                 window: Duration::from_secs(settings.throttle_window),
             },
+            sealing_key,
             ..PlatformSettings::default()
         },
     );
