@@ -8,6 +8,8 @@
 //! stay (their states are updated), so a failure half way leaves nothing to withdraw and the
 //! reconcile loop starts whatever the engine is missing.
 
+use std::collections::hash_map::Entry;
+
 use super::*;
 
 /// Which processes of an app a restart is about.
@@ -111,20 +113,21 @@ impl Platform {
         let mut releases: HashMap<i64, (Build, Config)> = HashMap::new();
         let mut specs = HashMap::new();
         for c in containers {
-            if !releases.contains_key(&c.release) {
-                let release = self.store.release(app, c.release).await?;
-                let Some(build_id) = release.build else {
-                    return Err(Error::Rejected(
-                        "No build associated with this release".into(),
-                    ));
-                };
-                let build = self.store.build(app, build_id).await?;
-                let config = self.store.config(release.config).await?;
-                releases.insert(c.release, (build, config));
-            }
-            if let Some((build, config)) = releases.get(&c.release) {
-                specs.insert(c.uuid, self.spec(c, build, config));
-            }
+            let (build, config) = match releases.entry(c.release) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => {
+                    let release = self.store.release(app, c.release).await?;
+                    let Some(build_id) = release.build else {
+                        return Err(Error::Rejected(
+                            "No build associated with this release".into(),
+                        ));
+                    };
+                    let build = self.store.build(app, build_id).await?;
+                    let config = self.store.config(release.config).await?;
+                    slot.insert((build, config))
+                }
+            };
+            specs.insert(c.uuid, self.spec(c, build, config));
         }
         Ok(specs)
     }
