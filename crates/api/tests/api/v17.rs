@@ -272,13 +272,9 @@ async fn errors_of_run_scale_and_restart_are_detail_objects() {
         .unreachable
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let res = post(&w, "/v1/apps/demo/containers/restart/", &w.owner, json!({})).await;
-    assert_eq!(res.status, 503, "{}", res.text);
-    assert!(
-        res.json()["detail"]
-            .as_str()
-            .is_some_and(|d| d.starts_with("aborting, failed to destroy some containers")),
-        "{}",
-        res.text
+    res.is(
+        503,
+        json!({"detail": "could not list the app's containers: docker engine unreachable (injected)"}),
     );
     let res = post(&w, "/v1/apps/demo/run", &w.owner, json!({"command": "ls"})).await;
     assert_eq!(res.status, 503);
@@ -656,11 +652,79 @@ async fn a_restart_the_engine_refuses_is_503_and_left_to_reconciliation() {
     let platform = Platform::new(
         w.app.store.clone(),
         w.app.scheduler.clone(),
+        w.app.routing.clone(),
         platform_settings(),
     );
     assert_eq!(platform.reconcile().await.expect("reconciles"), (1, 0));
     assert_eq!(w.engine(), ["demo_v2.web.1"]);
     assert_eq!(w.ps("demo").await, ["web.1@v2 up"]);
+}
+
+#[tokio::test]
+async fn a_restart_drains_each_wave_and_waits_until_its_replacements_answer() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    w.post(
+        "/v1/apps/demo/scale",
+        &w.owner,
+        json!({"web": 2, "worker": 1}),
+    )
+    .await
+    .empty(204);
+    let drained = |w: &World| {
+        w.app
+            .routing
+            .table()
+            .drained
+            .iter()
+            .map(|e| e.container.clone())
+            .collect::<Vec<_>>()
+    };
+    let routed = |w: &World| {
+        w.app.routing.table().apps["demo"]
+            .endpoints
+            .iter()
+            .map(|e| e.container.clone())
+            .collect::<Vec<_>>()
+    };
+    let before = drained(&w).len();
+    post(&w, "/v1/apps/demo/containers/restart", &w.owner, json!({}))
+        .await
+        .expect(200);
+    // One web container at a time leaves the table and drains; workers are never routed.
+    assert_eq!(drained(&w)[before..], ["demo_v2.web.1", "demo_v2.web.2"]);
+    assert_eq!(routed(&w), ["demo_v2.web.1", "demo_v2.web.2"]);
+
+    // A replacement that never answers stops the restart before the second wave.
+    w.app.routing.fail_health_of("web.1");
+    w.app
+        .scheduler
+        .engine()
+        .containers
+        .get_mut("demo_v2.web.2")
+        .expect("web.2 runs")
+        .env
+        .insert("MARK".into(), "old".into());
+    let res = post(
+        &w,
+        "/v1/apps/demo/containers/web/restart",
+        &w.owner,
+        json!({}),
+    )
+    .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    let detail = res.json()["detail"].as_str().expect("detail").to_owned();
+    assert!(
+        detail.contains("web.1 did not answer HTTP on port 5000"),
+        "{detail}"
+    );
+    let engine = w.app.scheduler.engine();
+    assert!(
+        engine.containers["demo_v2.web.2"].env.contains_key("MARK"),
+        "web.2 kept serving"
+    );
+    drop(engine);
+    assert_eq!(routed(&w), ["demo_v2.web.1", "demo_v2.web.2"]);
 }
 
 // ---- users and tokens ---------------------------------------------------------------------
@@ -917,6 +981,7 @@ async fn certificates_are_stored_checked_and_never_answer_their_key() {
     let platform = Platform::new(
         w.app.store.clone(),
         w.app.scheduler.clone(),
+        w.app.routing.clone(),
         platform_settings(),
     );
     let served = platform.tls_certificates().await.expect("opens");

@@ -40,8 +40,8 @@ mod hooks;
 mod oneoff;
 mod quota;
 mod reconcile;
-mod routes;
 mod restart;
+mod routes;
 mod sharing;
 mod throttling;
 

@@ -2,11 +2,13 @@
 //! of the same release, type and number, built from the same spec a deploy gives it.
 //!
 //! Engine names carry release, type and number, so a replacement cannot run beside the
-//! container it replaces: each one is removed before its replacement starts. A type with more
-//! than one container is restarted in two waves (first half, then the rest), so that the other
-//! half keeps serving meanwhile. Restarting changes no desired state: the container records
-//! stay (their states are updated), so a failure half way leaves nothing to withdraw and the
-//! reconcile loop starts whatever the engine is missing.
+//! container it replaces: each one leaves the route table, drains and is removed before its
+//! replacement starts, and the replacement passes the deploy's health gate (`routes`) before
+//! the next wave begins. A type with more than one container is restarted in two waves (first
+//! half, then the rest), so that the other half keeps serving meanwhile; an app with a single
+//! routable container is unreachable while it restarts. Restarting changes no desired state:
+//! the container records stay (their states are updated), so a failure half way leaves
+//! nothing to withdraw and the reconcile loop starts whatever the engine is missing.
 
 use std::collections::hash_map::Entry;
 
@@ -85,6 +87,8 @@ impl Platform {
             };
         }
         let specs = self.specs_of(&app.id, &chosen).await?;
+        let latest = self.store.latest_release(&app.id).await?;
+        let config = self.store.config(latest.config).await?;
         self.event(
             &app.id,
             format!(
@@ -96,7 +100,7 @@ impl Platform {
         )
         .await;
         for wave in waves(&chosen) {
-            self.replace(&app.id, &wave, &specs).await?;
+            self.replace(&app.id, &wave, &specs, &config).await?;
         }
         let restarted: HashSet<Uuid> = chosen.iter().map(|c| c.uuid).collect();
         let mut now = self.processes(&app.id).await?;
@@ -132,13 +136,18 @@ impl Platform {
         Ok(specs)
     }
 
-    /// Removes one wave of containers from the engine and starts their replacements.
+    /// Takes one wave of containers out of the route table, lets them finish their requests,
+    /// removes them from the engine, starts their replacements and waits until those answer.
     async fn replace(
         &self,
         app: &str,
         wave: &[Container],
         specs: &HashMap<Uuid, ContainerSpec>,
+        config: &Config,
     ) -> Result<(), Error> {
+        if let Some(leaving) = self.plan_switch(app, &[], config, wave, None).await? {
+            self.out_of_rotation(app, &leaving.old).await;
+        }
         let names: Vec<String> = wave.iter().map(Container::name).collect();
         if let Err(e) = self.scheduler.remove(&names).await {
             self.event(
@@ -146,6 +155,7 @@ impl Platform {
                 format!("{app}: aborting, failed to destroy some containers"),
             )
             .await;
+            self.sync_routes(app).await;
             return Err(unavailable(
                 "aborting, failed to destroy some containers",
                 &e,
@@ -169,12 +179,36 @@ impl Platform {
                 format!("{app}: aborting, failed to create some containers"),
             )
             .await;
+            self.sync_routes(app).await;
             return Err(unavailable(
                 "aborting, failed to create some containers",
                 &e,
             ));
         }
-        Ok(())
+        let gate = match self.plan_switch(app, wave, config, &[], None).await? {
+            Some(arriving) => self.health_gate(app, &arriving).await,
+            None => Ok(()),
+        };
+        // Routed either way: the router probes containers it has not seen healthy first.
+        self.sync_routes(app).await;
+        gate
+    }
+
+    /// Stops routing to `leaving` and waits until their requests are done.
+    async fn out_of_rotation(&self, app: &str, leaving: &[Endpoint]) {
+        if leaving.is_empty() {
+            return;
+        }
+        match self.routes_of(app).await {
+            Ok(mut routes) => {
+                routes.endpoints.retain(|e| !leaving.contains(e));
+                self.routing.set_routes(routes).await;
+            }
+            Err(e) => {
+                tracing::warn!(app, error = %e, "could not take containers out of the routes")
+            }
+        }
+        self.routing.drain(leaving, self.settings.drain_grace).await;
     }
 }
 
