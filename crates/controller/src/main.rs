@@ -130,6 +130,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     ));
     let listener =
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    let (stop_tls, tls_stopped) = tokio::sync::oneshot::channel::<()>();
+    let tls_task = if settings.router_tls_bind.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&settings.router_tls_bind)
+            .await
+            .with_context(|| {
+                format!("binding the router's HTTPS to {}", settings.router_tls_bind)
+            })?;
+        tracing::info!(bind = %settings.router_tls_bind, "routing apps over HTTPS (certificates of /v1/certs)");
+        let router = router.clone();
+        Some(tokio::spawn(async move {
+            router
+                .serve_tls(listener, async {
+                    let _ = tls_stopped.await;
+                })
+                .await
+        }))
+    };
     let (stop_router, stopped) = tokio::sync::oneshot::channel::<()>();
     let router_task = if settings.router_bind.is_empty() {
         tracing::info!("router listener disabled (router_bind is empty)");
@@ -150,8 +169,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(bind = %settings.bind, database = %redact(&settings.database_url()), "serving the Deis v1 API");
     deis_api::run(listener, ApiState::new(platform, api))?.await?;
     let _ = stop_router.send(());
+    let _ = stop_tls.send(());
     if let Some(task) = router_task {
         task.await.context("the router stopped abnormally")??;
+    }
+    if let Some(task) = tls_task {
+        task.await
+            .context("the router's HTTPS stopped abnormally")??;
     }
     Ok(())
 }

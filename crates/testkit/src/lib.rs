@@ -12,7 +12,7 @@ use deis_api::{ApiSettings, ApiState, Registration};
 use deis_domain::{
     AppRoutes, ContainerSpec, ContainerState, Endpoint, LogLine, Observed, Platform,
     PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, SealingKey, Store,
-    Unhealthy,
+    TlsCertificate, Unhealthy,
 };
 
 /// What the fake engine holds: running containers by name, and published images.
@@ -178,6 +178,8 @@ pub struct RouteTable {
     pub apps: BTreeMap<String, AppRoutes>,
     /// Endpoints drained, in order.
     pub drained: Vec<Endpoint>,
+    /// The certificates last handed over for HTTPS.
+    pub certificates: Vec<TlsCertificate>,
 }
 
 /// Records the route table instead of routing; health checks fail on demand.
@@ -239,6 +241,10 @@ impl Routing for FakeRouting {
         } else {
             Err(failed)
         }
+    }
+
+    async fn set_certificates(&self, certificates: Vec<TlsCertificate>) {
+        self.table().certificates = certificates;
     }
 
     async fn drain(&self, endpoints: &[Endpoint], _grace: Duration) {

@@ -991,6 +991,8 @@ async fn certificates_are_stored_checked_and_never_answer_their_key() {
     assert_eq!(served[0].key_pem, tls::EXAMPLE_KEY);
     assert_eq!(served[2].names, ["*.apps.example.org"]);
     assert_eq!(served[2].key_pem, tls::WILDCARD_KEY);
+    // Every change is handed to the router at once.
+    assert_eq!(w.app.routing.table().certificates, served);
 
     // Removal by the owner or an administrator.
     call(&w, Method::DELETE, "/v1/certs/example.com", &w.other, None)
@@ -1011,6 +1013,15 @@ async fn certificates_are_stored_checked_and_never_answer_their_key() {
     .await
     .empty(204);
     assert_eq!(platform.tls_certificates().await.expect("opens").len(), 2);
+    let handed: Vec<Vec<String>> = w
+        .app
+        .routing
+        .table()
+        .certificates
+        .iter()
+        .map(|c| c.names.clone())
+        .collect();
+    assert_eq!(handed, [["www.example.com"], ["*.apps.example.org"]]);
     get(&w, "/v1/certs", "").await.is(401, unauthenticated());
 }
 

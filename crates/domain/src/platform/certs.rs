@@ -1,4 +1,5 @@
-//! Certificates: stored through the API with their private keys sealed, handed to the router.
+//! Certificates: stored through the API with their private keys sealed, handed to the router
+//! (the `Routing` port) whenever they change and on every reconcile.
 
 use super::*;
 use crate::certificate::{self, Certificate, NewCertificate, TlsCertificate};
@@ -93,12 +94,16 @@ impl Platform {
             expires: inspected.expires,
             created: timefmt::now(),
         };
-        match self.store.add_cert(new).await {
-            Err(StoreError::Conflict(_)) => Err(Error::Conflict(format!(
-                "A certificate for {common_name} already exists"
-            ))),
-            other => Ok(other?),
-        }
+        let cert = match self.store.add_cert(new).await {
+            Err(StoreError::Conflict(_)) => {
+                return Err(Error::Conflict(format!(
+                    "A certificate for {common_name} already exists"
+                )));
+            }
+            other => other?,
+        };
+        self.push_certificates().await;
+        Ok(cert)
     }
 
     /// Certificates the user may see: all of them for administrators, else their own.
@@ -124,7 +129,19 @@ impl Platform {
     /// Removes a certificate (its owner or an administrator).
     pub async fn remove_certificate(&self, user: &User, common_name: &str) -> Result<(), Error> {
         let cert = self.certificate(user, common_name).await?;
-        Ok(self.store.remove_cert(&cert.common_name).await?)
+        self.store.remove_cert(&cert.common_name).await?;
+        self.push_certificates().await;
+        Ok(())
+    }
+
+    /// Hands the router every stored certificate (after a change here, and on every
+    /// reconcile, which also carries other replicas' changes). Best effort: a failure is
+    /// logged and the next reconcile repeats it.
+    pub async fn push_certificates(&self) {
+        match self.tls_certificates().await {
+            Ok(certificates) => self.routing.set_certificates(certificates).await,
+            Err(e) => tracing::warn!(error = %e, "could not read the certificates for the router"),
+        }
     }
 
     /// Every stored certificate with its private key opened, for the router's HTTPS listener.
