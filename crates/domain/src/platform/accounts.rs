@@ -39,12 +39,12 @@ impl Platform {
         let target = self.account_to_change(caller, named).await?;
         if target.id != caller.id {
             return match self.store.delete_user_without_apps(target.id).await {
-                Err(StoreError::Conflict(field)) if field == "apps" => Err(Error::Conflict(
-                    format!(
+                Err(StoreError::Conflict(field)) if field == "apps" => {
+                    Err(Error::Conflict(format!(
                         "{} still has applications assigned. Delete or transfer ownership",
                         target.username
-                    ),
-                )),
+                    )))
+                }
                 other => other.map_err(|e| last_admin(e, "cancel their account")),
             };
         }
