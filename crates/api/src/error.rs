@@ -60,7 +60,7 @@ impl ResponseError for ApiError {
                 Error::Unavailable(_) | Error::Store(StoreError::Unavailable(_)) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
-                Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
+                Error::Conflict(_) | Error::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
                 Error::Store(StoreError::NotFound(_)) => StatusCode::NOT_FOUND,
                 Error::Store(StoreError::Backend(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod generation;
 mod listcache;
 pub mod routes;
 pub mod state;
@@ -14,18 +15,19 @@ pub mod views;
 
 use std::net::TcpListener;
 
-use actix_web::body::BoxBody;
-use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::dev::{Server, Service};
 use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, guard, web};
 use futures_util::future::{Either, ready};
 use serde_json::json;
 
 use crate::error::ApiError;
-use crate::routes::{account, apps, hooks, keys, sharing};
+use crate::generation::v17;
+use crate::routes::{account, apps, certs, hooks, keys, restart, sharing, users};
 pub use crate::state::{ApiSettings, ApiState, Registration};
 
-/// The API version this server speaks (`X-Deis-Version`).
+/// The API version this server speaks to clients that do not select v1.7 (`X-Deis-Version`;
+/// see [`generation`]).
 pub const API_VERSION: &str = "1.0";
 
 /// Answers methods a route does not serve with 405, after the checks the route's own methods
@@ -91,6 +93,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(resource("/v1/auth/passwd").route(web::post().to(account::passwd)))
     .service(resource("/v1/auth/login").route(web::post().to(account::login)))
     .service(
+        resource("/v1/users")
+            .guard(v17())
+            .route(web::get().to(users::list)),
+    )
+    .service(
+        resource("/v1/auth/tokens")
+            .guard(v17())
+            .route(web::post().to(users::regenerate)),
+    )
+    .service(
+        resource("/v1/certs")
+            .guard(v17())
+            .route(web::get().to(certs::list))
+            .route(web::post().to(certs::add)),
+    )
+    .service(
         resource("/v1/admin/perms")
             .route(web::get().to(sharing::admins))
             .route(web::post().to(sharing::promote)),
@@ -103,6 +121,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::scope("/v1/apps/{id}")
+            .service(
+                resource("")
+                    .guard(v17())
+                    .guard(guard::Post())
+                    .route(web::post().to(apps::transfer)),
+            )
             .service(
                 resource("")
                     .route(web::get().to(apps::show))
@@ -122,6 +146,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/releases").route(web::get().to(apps::releases)))
             .service(resource("/releases/rollback").route(web::post().to(apps::rollback)))
             .service(resource("/releases/v{version}").route(web::get().to(apps::release)))
+            .service(
+                resource("/containers/restart")
+                    .guard(v17())
+                    .route(web::post().to(restart::all)),
+            )
+            .service(
+                resource("/containers/{type}/restart")
+                    .guard(v17())
+                    .route(web::post().to(restart::of_type)),
+            )
+            .service(
+                resource("/containers/{type}/{num}/restart")
+                    .guard(v17())
+                    .route(web::post().to(restart::one)),
+            )
             .service(resource("/containers").route(web::get().to(apps::containers)))
             .service(resource("/containers/{type}").route(web::get().to(apps::containers_of_type)))
             .service(resource("/containers/{type}/{num}").route(web::get().to(apps::container)))
@@ -141,6 +180,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(resource("/perms/{username}").route(web::delete().to(sharing::revoke)))
             .default_service(web::to(no_route)),
+    )
+    .service(
+        resource("/v1/certs/{common_name}")
+            .guard(v17())
+            .route(web::get().to(certs::show))
+            .route(web::delete().to(certs::remove)),
     )
     .default_service(web::to(no_route));
 }
@@ -168,17 +213,6 @@ fn trim_trailing_slash(req: &mut actix_web::dev::ServiceRequest) {
     }
 }
 
-/// The `X-Deis-Version` check (§1.5): a mismatch is 405 before routing and authentication.
-fn version_mismatch(req: &actix_web::dev::ServiceRequest) -> Option<HttpResponse> {
-    let sent = req.headers().get("X-Deis-Version")?;
-    let sent = String::from_utf8_lossy(sent.as_bytes()).into_owned();
-    (sent != API_VERSION).then(|| {
-        HttpResponse::MethodNotAllowed().json(json!({
-            "error": format!("Client and server versions do not match. Client version: {sent} Server version: {API_VERSION}")
-        }))
-    })
-}
-
 /// Serves the API on an already bound listener (port 0 in tests).
 pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
     let state = web::Data::new(state);
@@ -186,16 +220,12 @@ pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
         actix_web::App::new()
             .app_data(state.clone())
             .configure(routes)
-            .wrap_fn(|mut req, srv| match version_mismatch(&req) {
-                Some(res) => Either::Left(ready(Ok::<ServiceResponse<BoxBody>, actix_web::Error>(
-                    req.into_response(res),
-                ))),
+            .wrap_fn(|mut req, srv| {
                 // No route has a NUL in it, and no database should be asked for one.
-                None if req.path().to_ascii_lowercase().contains("%00") => {
+                if req.path().to_ascii_lowercase().contains("%00") {
                     let res = ApiError::NoRoute.error_response();
                     Either::Left(ready(Ok(req.into_response(res))))
-                }
-                None => {
+                } else {
                     trim_trailing_slash(&mut req);
                     // HEAD is served like GET; the server drops the body of a HEAD answer.
                     if req.method() == Method::HEAD {
@@ -204,6 +234,8 @@ pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
                     Either::Right(srv.call(req))
                 }
             })
+            // Outermost: the generation is selected (and a foreign version refused) first.
+            .wrap(actix_web::middleware::from_fn(generation::middleware))
     })
     .listen(listener)?
     .run();

@@ -5,7 +5,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    apps, auth, builds, config, domains, keys, limits, perms, ps, releases, tags,
+    apps, auth, builds, certs, config, domains, keys, limits, perms, ps, releases, tags,
 };
 
 /// Text of `deis help`, laid out like the original client's.
@@ -19,8 +19,9 @@ Auth commands:
   login             login to a controller
   logout            logout from the current controller
   auth:whoami       display the current user
-  auth:passwd       change the password of the current user
-  auth:cancel       remove the current user account
+  auth:passwd       change the password of the current user (or, admins, --username's)
+  auth:cancel       remove the current user account (or, admins, --username's)
+  auth:regenerate   regenerate your token (or, admins, --username's or --all)
 
 Subcommands, use `deis help [subcommand]` to learn more:
   apps              manage applications used to provide services
@@ -33,6 +34,8 @@ Subcommands, use `deis help [subcommand]` to learn more:
   releases          manage releases of an application
   keys              manage ssh keys used for `git push` deployments
   perms             manage permissions for applications
+  certs             manage SSL certificates the router serves
+  users             list the users of the controller (admins)
 
 Shortcut commands, use `deis shortcuts` to see all:
   create            create a new application
@@ -67,6 +70,7 @@ Valid commands for apps:
   apps:logs          view aggregated application logs
   apps:run           run a command in an ephemeral app container
   apps:destroy       destroy an application
+  apps:transfer      transfer an application to another user
 
 Use `deis help [command]` to learn more.";
 
@@ -121,6 +125,7 @@ Valid commands for processes:
 
   ps:list            list application processes
   ps:scale           scale processes (e.g. web=4 worker=2)
+  ps:restart         restart processes (all, a type, or one: web.2)
 
 Use `deis help [command]` to learn more.";
 
@@ -148,6 +153,23 @@ Valid commands for perms:
   perms:list         list permissions granted on an app
   perms:create       create a new permission for a user
   perms:delete       delete a permission for a user
+
+Use `deis help [command]` to learn more.";
+
+const CERTS_HELP: &str = "\
+Valid commands for certs:
+
+  certs:list         list SSL certificates
+  certs:add          add an SSL certificate and its key
+  certs:info         show one SSL certificate
+  certs:remove       remove an SSL certificate
+
+Use `deis help [command]` to learn more.";
+
+const USERS_HELP: &str = "\
+Valid commands for users:
+
+  users:list         list the users of the controller (administrators)
 
 Use `deis help [command]` to learn more.";
 
@@ -211,9 +233,12 @@ pub enum Command {
     /// Change the password of the logged-in user.
     #[command(name = "auth:passwd", visible_alias = "passwd")]
     Passwd(auth::PasswdArgs),
-    /// Cancel and remove the current account.
+    /// Cancel and remove the current account, or (administrators) another user's.
     #[command(name = "auth:cancel")]
     Cancel(auth::CancelArgs),
+    /// Regenerate your token (or, administrators, a user's or everyone's); old ones stop working.
+    #[command(name = "auth:regenerate")]
+    Regenerate(auth::RegenerateArgs),
 
     /// Manage applications (lists them).
     #[command(name = "apps", after_help = APPS_HELP)]
@@ -239,6 +264,9 @@ pub enum Command {
     /// Open the application's URL in a browser.
     #[command(name = "apps:open", visible_alias = "open")]
     AppsOpen(apps::AppArgs),
+    /// Transfer an application to another user.
+    #[command(name = "apps:transfer")]
+    AppsTransfer(apps::TransferArgs),
 
     /// Manage environment variables (lists them).
     #[command(name = "config", after_help = CONFIG_HELP)]
@@ -317,6 +345,9 @@ pub enum Command {
     /// Scale processes by type, e.g. `deis ps:scale web=2 worker=1`.
     #[command(name = "ps:scale", visible_alias = "scale")]
     PsScale(ps::ScaleArgs),
+    /// Restart processes: all, one type (`web`) or one process (`web.2`).
+    #[command(name = "ps:restart")]
+    PsRestart(ps::RestartArgs),
 
     /// Manage domains (lists them).
     #[command(name = "domains", after_help = DOMAINS_HELP)]
@@ -356,6 +387,29 @@ pub enum Command {
     /// Revoke a user's use of an app, or a user's administrator rights (--admin).
     #[command(name = "perms:delete", visible_alias = "sharing:remove")]
     PermsDelete(perms::UserArgs),
+
+    /// List the users of the controller (administrators).
+    #[command(name = "users", after_help = USERS_HELP)]
+    Users,
+    /// List the users of the controller (administrators).
+    #[command(name = "users:list")]
+    UsersList,
+
+    /// Manage SSL certificates (lists them).
+    #[command(name = "certs", after_help = CERTS_HELP)]
+    Certs,
+    /// List SSL certificates.
+    #[command(name = "certs:list")]
+    CertsList,
+    /// Add an SSL certificate and its private key, for its common name or the names given.
+    #[command(name = "certs:add")]
+    CertsAdd(certs::AddArgs),
+    /// Show one SSL certificate.
+    #[command(name = "certs:info")]
+    CertsInfo(certs::NameArgs),
+    /// Remove an SSL certificate.
+    #[command(name = "certs:remove")]
+    CertsRemove(certs::NameArgs),
 
     /// Show the shortcut commands and what they stand for.
     #[command(name = "shortcuts")]
@@ -481,6 +535,44 @@ mod tests {
     fn json_is_accepted_anywhere() {
         assert!(parse(&["--json", "apps:list"]).unwrap().json);
         assert!(parse(&["releases", "--json", "-a", "x"]).unwrap().json);
+    }
+
+    #[test]
+    fn v17_commands_take_the_original_syntax() {
+        let Command::PsRestart(a) = parse(&["ps:restart", "web.2", "-a", "x"]).unwrap().command
+        else {
+            panic!("not ps:restart")
+        };
+        assert_eq!(a.target.as_deref(), Some("web.2"));
+        assert_eq!(a.app.app.as_deref(), Some("x"));
+        let Command::AppsTransfer(a) = parse(&["apps:transfer", "bob", "--app=x"]).unwrap().command
+        else {
+            panic!("not apps:transfer")
+        };
+        assert_eq!(a.username, "bob");
+        let Command::Regenerate(a) = parse(&["auth:regenerate", "-u", "bob"]).unwrap().command
+        else {
+            panic!("not auth:regenerate")
+        };
+        assert_eq!(a.username.as_deref(), Some("bob"));
+        assert!(parse(&["auth:regenerate", "--all", "-u", "bob"]).is_err());
+        let Command::CertsAdd(a) =
+            parse(&["certs:add", "c.pem", "k.pem", "--common-name=x.example.com"])
+                .unwrap()
+                .command
+        else {
+            panic!("not certs:add")
+        };
+        assert_eq!(a.common_name.as_deref(), Some("x.example.com"));
+        let Command::Cancel(a) = parse(&["auth:cancel", "--username=carol", "--yes"])
+            .unwrap()
+            .command
+        else {
+            panic!("not auth:cancel")
+        };
+        assert_eq!(a.username.as_deref(), Some("carol"));
+        assert!(matches!(parse(&["users"]).unwrap().command, Command::Users));
+        assert!(matches!(parse(&["certs"]).unwrap().command, Command::Certs));
     }
 
     #[test]

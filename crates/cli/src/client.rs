@@ -1,6 +1,8 @@
 //! HTTP calls to the controller and the decoding of its answers and errors.
 //!
-//! Every authenticated call carries `Authorization: token <t>` and `X-Deis-Version: 1.0`;
+//! Every authenticated call carries `Authorization: token <t>` and `X-Deis-Version: 1.0`, or
+//! `1.7` for the calls of API v1.7 ([`Client::v17`]: a server that speaks only v1.0 refuses
+//! them with 405 instead of reading them as v1.0 calls);
 //! bodies are JSON except register and login, which are form-encoded as the API requires.
 //! Requests have no overall time limit: a deploy or a scale runs inside the request and may
 //! take minutes.
@@ -17,6 +19,9 @@ use crate::error::{ApiError, CliError, Result, other, usage};
 /// The API version this client speaks, sent as `X-Deis-Version`.
 pub const API_VERSION: &str = "1.0";
 
+/// The API version of the calls API v1.7 added.
+pub const V17_API_VERSION: &str = "1.7";
+
 /// How many pages of a list are followed at most, a guard against a server looping.
 const MAX_PAGES: usize = 10_000;
 
@@ -27,6 +32,7 @@ pub struct Client {
     base: Url,
     token: Option<String>,
     app: Option<String>,
+    version: &'static str,
 }
 
 /// A successful answer: status, the `X-Deis-Release` header and the body text.
@@ -110,7 +116,14 @@ impl Client {
             base,
             token,
             app: None,
+            version: API_VERSION,
         })
+    }
+
+    /// The same client speaking API v1.7 (`X-Deis-Version: 1.7`), for the calls v1.7 added.
+    pub fn v17(mut self) -> Client {
+        self.version = V17_API_VERSION;
+        self
     }
 
     /// Names the app the following calls are about, so that errors mention it.
@@ -209,12 +222,17 @@ impl Client {
         self.send(Method::DELETE, self.url(segments), Body::None, expect)
     }
 
+    /// `DELETE` with a JSON body, accepting the statuses in `expect`.
+    pub fn delete_with(&self, segments: &[&str], body: &Value, expect: &[u16]) -> Result<Reply> {
+        self.send(Method::DELETE, self.url(segments), Body::Json(body), expect)
+    }
+
     fn send(&self, method: Method, url: Url, body: Body<'_>, expect: &[u16]) -> Result<Reply> {
         let mut req: RequestBuilder = self.http.request(method, url);
         if let Some(token) = &self.token {
             req = req
                 .header(reqwest::header::AUTHORIZATION, format!("token {token}"))
-                .header("X-Deis-Version", API_VERSION);
+                .header("X-Deis-Version", self.version);
         }
         req = match body {
             Body::None => req,
@@ -421,6 +439,21 @@ mod tests {
         assert_eq!(req.path, "/v1/apps/a");
         assert_eq!(req.header("authorization"), Some("token tok"));
         assert_eq!(req.header("x-deis-version"), Some("1.0"));
+    }
+
+    #[test]
+    fn v17_calls_say_so() {
+        let server = TestServer::start(|_| Canned::json(200, json!([])));
+        let c = Client::authenticated(&server.url(), "tok").unwrap().v17();
+        c.post(&["apps", "a", "containers", "restart"], &json!({}), &[200])
+            .unwrap();
+        c.delete_with(&["auth", "cancel"], &json!({"username": "u"}), &[200])
+            .unwrap();
+        let reqs = server.requests();
+        assert_eq!(reqs[0].header("x-deis-version"), Some("1.7"));
+        assert_eq!(reqs[1].method, "DELETE");
+        assert_eq!(reqs[1].body, r#"{"username":"u"}"#);
+        assert_eq!(reqs[1].header("x-deis-version"), Some("1.7"));
     }
 
     #[test]

@@ -644,3 +644,145 @@ fn lists_follow_every_page_and_the_directory_names_the_app() {
     let out = user.ok(&["config:set", "FROM_DIR=yes"]);
     assert!(out.contains("=== page-app-007 Config"), "{out}");
 }
+
+/// A test certificate file (made for the API tests, valid until 2126).
+fn fixture(name: &str) -> String {
+    format!(
+        "{}/../testkit/fixtures/tls/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// The commands of the 1.13 client: restart, certificates, token regeneration, transfer, the
+/// users list, and an administrator's password reset and cancellation of another user.
+#[test]
+fn v17_commands_restart_transfer_and_administer_users() {
+    require_test_image();
+    let controller = Controller::start();
+    let admin = User::new();
+    admin.register(&controller, "root");
+    let bob = User::new();
+    bob.register(&controller, "bob");
+    let carol = User::new();
+    carol.register(&controller, "carol");
+    let out = admin.ok(&["users:list"]);
+    assert_eq!(out, "=== Users\nroot\nbob\ncarol\n");
+    let run = bob.run(&["users"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("(403 Forbidden)"), "{}", run.stderr);
+
+    // ps:restart: all, one type, one process; the processes are listed afterwards.
+    let app = unique("restart").to_lowercase();
+    bob.ok(&["apps:create", &app, "--no-remote"]);
+    bob.ok(&["builds:create", TEST_IMAGE, "-a", &app]);
+    let out = bob.ok(&["ps:restart", "-a", &app]);
+    assert!(out.contains("Restarting processes... done in"), "{out}");
+    assert!(out.contains("cmd.1 up (v2)"), "{out}");
+    assert!(
+        bob.ok(&["ps:restart", "cmd", "-a", &app])
+            .contains("cmd.1 up (v2)")
+    );
+    assert!(
+        bob.ok(&["ps:restart", "cmd.1", "-a", &app])
+            .contains("cmd.1 up (v2)")
+    );
+    let run = bob.run(&["ps:restart", "cmd.9", "-a", &app]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("Not found (404 Not Found"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(bob.run(&["ps:restart", "cmd.x", "-a", &app]).code, 2);
+
+    // certs: add (the certificate's own name, then another it covers), list, info, remove.
+    let (cert, key) = (fixture("example.com.crt"), fixture("example.com.key"));
+    assert!(
+        bob.ok(&["certs:add", &cert, &key])
+            .contains("Adding SSL endpoint... done")
+    );
+    bob.ok(&["certs:add", &cert, &key, "--common-name=www.example.com"]);
+    let out = bob.ok(&["certs:list"]);
+    assert!(out.starts_with("Common Name      Expires\n"), "{out}");
+    assert!(
+        out.contains("example.com      2126-11-08T12:29:55UTC"),
+        "{out}"
+    );
+    assert!(
+        out.contains("www.example.com  2126-11-08T12:29:55UTC"),
+        "{out}"
+    );
+    let info = bob.json(&["certs:info", "example.com"]);
+    assert_eq!(info["owner"], "bob");
+    assert!(!info.to_string().contains("PRIVATE"));
+    let run = bob.run(&["certs:add", &cert, &fixture("other.key")]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .contains("key: The private key does not match the certificate"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        bob.ok(&["certs:remove", "www.example.com"])
+            .contains("Removing www.example.com... done")
+    );
+    assert_eq!(carol.ok(&["certs"]), "No certs\n");
+
+    // auth:regenerate: the new token is stored; an administrator's revokes bob's.
+    let before = bob.settings("client.json")["token"].clone();
+    assert!(bob.ok(&["auth:regenerate"]).contains("Token regenerated"));
+    assert_ne!(bob.settings("client.json")["token"], before);
+    bob.ok(&["apps"]);
+    admin.ok(&["auth:regenerate", "--username=bob"]);
+    assert_eq!(bob.run(&["apps"]).code, 1);
+    bob.ok(&[
+        "login",
+        &controller.url,
+        "--username=bob",
+        "--password=s3cret",
+    ]);
+
+    // apps:transfer: carol owns the app now.
+    let out = bob.ok(&["apps:transfer", "carol", "-a", &app]);
+    assert!(
+        out.contains(&format!("Transferring {app} to carol... done")),
+        "{out}"
+    );
+    assert!(!bob.ok(&["apps"]).contains(&app));
+    assert!(carol.ok(&["apps"]).contains(&app));
+
+    // An administrator resets carol's password without the old one.
+    let out = admin.ok(&["auth:passwd", "--username=carol", "--new-password=fresh"]);
+    assert!(out.contains("Password change succeeded."), "{out}");
+    assert_eq!(carol.run(&["apps"]).code, 1, "carol's token was revoked");
+    carol.ok(&[
+        "login",
+        &controller.url,
+        "--username=carol",
+        "--password=fresh",
+    ]);
+
+    // Cancelling another account: never a non-administrator, never while they own apps, and
+    // never the administrator in their place.
+    let run = bob.run(&["auth:cancel", "--username=root", "--yes"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("(403 Forbidden)"), "{}", run.stderr);
+    let run = admin.run(&["auth:cancel", "--username=carol", "--yes"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("carol still has applications assigned"),
+        "{}",
+        run.stderr
+    );
+    carol.ok(&["apps:destroy", "-a", &app, &format!("--confirm={app}")]);
+    remove_release_tags(&app);
+    assert!(
+        admin
+            .ok(&["auth:cancel", "--username=carol", "--yes"])
+            .contains("Account cancelled")
+    );
+    assert_eq!(admin.ok(&["users:list"]), "=== Users\nroot\nbob\n");
+    assert_eq!(admin.settings("client.json")["username"], "root");
+    assert_eq!(carol.run(&["apps"]).code, 1);
+}

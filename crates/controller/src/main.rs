@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use deis_api::{ApiSettings, ApiState, Registration};
 use deis_domain::{
-    NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, Store, Throttle,
+    NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, SealingKey, Store, Throttle,
 };
 use deis_router::{Router, RouterSettings};
 use deis_scheduler::{DockerScheduler, DockerSettings};
@@ -75,6 +75,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     } else {
         settings.secret_key.clone()
     };
+    let cert_secret = if settings.cert_key.is_empty() {
+        &secret_key
+    } else {
+        &settings.cert_key
+    };
+    let sealing_key =
+        SealingKey::derive(cert_secret).context("deriving the certificate sealing key")?;
     let docker = DockerSettings {
         identity: settings.scheduler_identity.clone(),
         start_timeout: Duration::from_secs(settings.start_timeout),
@@ -109,6 +116,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 failures: settings.throttle_failures,
                 window: Duration::from_secs(settings.throttle_window),
             },
+            sealing_key,
             ..PlatformSettings::default()
         },
     );
@@ -127,6 +135,25 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     ));
     let listener =
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+    let (stop_tls, tls_stopped) = tokio::sync::oneshot::channel::<()>();
+    let tls_task = if settings.router_tls_bind.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&settings.router_tls_bind)
+            .await
+            .with_context(|| {
+                format!("binding the router's HTTPS to {}", settings.router_tls_bind)
+            })?;
+        tracing::info!(bind = %settings.router_tls_bind, "routing apps over HTTPS (certificates of /v1/certs)");
+        let router = router.clone();
+        Some(tokio::spawn(async move {
+            router
+                .serve_tls(listener, async {
+                    let _ = tls_stopped.await;
+                })
+                .await
+        }))
+    };
     let (stop_router, stopped) = tokio::sync::oneshot::channel::<()>();
     let router_task = if settings.router_bind.is_empty() {
         tracing::info!("router listener disabled (router_bind is empty)");
@@ -147,8 +174,13 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(bind = %settings.bind, database = %redact(&settings.database_url()), "serving the Deis v1 API");
     deis_api::run(listener, ApiState::new(platform, api))?.await?;
     let _ = stop_router.send(());
+    let _ = stop_tls.send(());
     if let Some(task) = router_task {
         task.await.context("the router stopped abnormally")??;
+    }
+    if let Some(task) = tls_task {
+        task.await
+            .context("the router's HTTPS stopped abnormally")??;
     }
     Ok(())
 }

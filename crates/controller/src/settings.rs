@@ -18,6 +18,9 @@ pub struct Settings {
     pub db_pool_size: u32,
     /// Token signing key; generated and kept in the database when empty.
     pub secret_key: String,
+    /// Secret the key that seals stored certificates' private keys is derived from; the
+    /// signing key (set or generated) when empty.
+    pub cert_key: String,
     /// Value builder hooks must send in `X-Deis-Builder-Auth`; hooks are refused when empty.
     pub builder_key: String,
     /// Apps are reachable at `{app}.{domain}`.
@@ -84,6 +87,7 @@ impl Settings {
             .set_default("data_dir", "data")?
             .set_default("db_pool_size", 8)?
             .set_default("secret_key", "")?
+            .set_default("cert_key", "")?
             .set_default("builder_key", "")?
             .set_default("domain", "localhost")?
             .set_default("registration", "enabled")?
@@ -209,6 +213,9 @@ impl Settings {
         }
         if !self.secret_key.is_empty() && self.secret_key.len() < 16 {
             problems.push("secret_key: must be at least 16 characters when set".into());
+        }
+        if !self.cert_key.is_empty() && self.cert_key.len() < 16 {
+            problems.push("cert_key: must be at least 16 characters when set".into());
         }
         if problems.is_empty() {
             Ok(())

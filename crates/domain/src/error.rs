@@ -71,6 +71,9 @@ pub enum Error {
         /// How long until an attempt may succeed, when known.
         retry_after: Option<Duration>,
     },
+    /// The request conflicts with the state of another record; the message is the `detail`.
+    #[error("{0}")]
+    Conflict(String),
     /// The scheduler could not carry the change out; nothing was changed.
     #[error("{0}")]
     Unavailable(String),

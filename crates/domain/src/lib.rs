@@ -5,6 +5,7 @@
 //! bollard or actix-web. Adapters implement [`Store`] and [`Scheduler`]; the HTTP
 //! layer calls [`Platform`], whose methods are the use cases of the API.
 
+pub mod certificate;
 pub mod error;
 pub mod model;
 pub mod page;
@@ -17,12 +18,15 @@ pub mod throttle;
 pub mod timefmt;
 pub mod validate;
 
+pub use certificate::{Certificate, NewCertificate, SealingKey, TlsCertificate};
 pub use error::{Error, FieldErrors, SchedulerError, StoreError};
 pub use model::*;
 pub use page::{PAGE_SIZE, Page, PageSel};
 pub use routing::{AppRoutes, Endpoint, Routing, Unhealthy};
 pub use scheduler::{ContainerSpec, LogLine, Observed, RunOutput, RunSpec, Scheduler};
 
-pub use platform::{BuildInput, Platform, PlatformSettings, Quotas};
+pub use platform::{
+    BuildInput, CertInput, Platform, PlatformSettings, Quotas, Regenerate, RestartTarget,
+};
 pub use store::{AppLock, AppScope, Store};
 pub use throttle::{Failures, Throttle};

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::certificate::TlsCertificate;
+
 /// One container that may receive traffic.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
@@ -63,4 +65,9 @@ pub trait Routing: Send + Sync {
     ) -> Result<(), Vec<Unhealthy>>;
     /// Waits until no request is in flight to any of these endpoints, at most `grace`.
     async fn drain(&self, endpoints: &[Endpoint], grace: Duration);
+    /// Replaces the certificates served over HTTPS, each for its names (API v1.7 `/v1/certs`).
+    /// A router without HTTPS ignores them.
+    async fn set_certificates(&self, certificates: Vec<TlsCertificate>) {
+        drop(certificates);
+    }
 }

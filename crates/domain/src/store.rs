@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::certificate::{Certificate, NewCertificate};
 use crate::error::StoreError;
 use crate::model::{
     App, Build, Config, Container, ContainerState, Domain, Event, Key, NewRelease, NewUser, Push,
@@ -65,6 +66,15 @@ pub trait Store: Send + Sync {
     /// Deletes the user and everything they own; returns the ids of the apps that went with them.
     /// The last active administrator is refused with `Conflict("is_superuser")`.
     async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<String>>;
+    /// Deletes the user unless they own an app (`Conflict("apps")`), checked in the same
+    /// transaction; their keys, grants and certificates go with them.
+    async fn delete_user_without_apps(&self, user_id: i64) -> StoreResult<()>;
+    /// Every user, by registration.
+    async fn list_users(&self, page: PageSel) -> StoreResult<Page<User>>;
+    /// Bumps the user's token generation (their earlier tokens stop working); returns the user.
+    async fn bump_token_generation(&self, user_id: i64) -> StoreResult<User>;
+    /// Bumps every user's token generation.
+    async fn bump_all_token_generations(&self) -> StoreResult<()>;
 
     /// Failures counted for `key` in window number `window` and in the one before it.
     async fn failures(&self, key: &str, window: i64) -> StoreResult<Failures>;
@@ -98,6 +108,9 @@ pub trait Store: Send + Sync {
     async fn count_owned_apps(&self, owner: &str) -> StoreResult<u64>;
     /// Deletes an app and everything that hangs off it.
     async fn delete_app(&self, id: &str) -> StoreResult<()>;
+    /// Makes `owner` the owner of the app (its configs and containers too, which always carry
+    /// the app owner) and appends the event; returns the app. `NotFound` for an unknown user.
+    async fn transfer_app(&self, id: &str, owner: &str, event: String) -> StoreResult<App>;
 
     /// Whether `username` holds a collaborator grant on `app`.
     async fn is_collaborator(&self, app: &str, username: &str) -> StoreResult<bool>;
@@ -169,6 +182,21 @@ pub trait Store: Send + Sync {
 
     /// Stores a push record.
     async fn add_push(&self, push: Push) -> StoreResult<()>;
+
+    /// Stores a certificate; `Conflict("common_name")` when one has that name already.
+    async fn add_cert(&self, cert: NewCertificate) -> StoreResult<Certificate>;
+    /// Certificates by creation, all of them or those of one owner.
+    async fn list_certs(
+        &self,
+        owner: Option<&str>,
+        page: PageSel,
+    ) -> StoreResult<Page<Certificate>>;
+    /// One certificate by common name.
+    async fn cert(&self, common_name: &str) -> StoreResult<Certificate>;
+    /// Removes one certificate by common name.
+    async fn remove_cert(&self, common_name: &str) -> StoreResult<()>;
+    /// Every certificate, for the router.
+    async fn all_certs(&self) -> StoreResult<Vec<Certificate>>;
 
     /// Appends event lines to an app's log.
     async fn append_events(&self, app: &str, messages: Vec<String>) -> StoreResult<()>;

@@ -122,6 +122,20 @@ pub fn domain(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Validates the common name a certificate is stored under: a lowercase hostname, or a
+/// wildcard `*.` followed by one.
+pub fn common_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(REQUIRED.into());
+    }
+    max_len(name, 253)?;
+    if HOSTNAME.is_match(name) {
+        Ok(())
+    } else {
+        Err("Common name does not look like a lowercase hostname (a wildcard may start it: *.example.com)".into())
+    }
+}
+
 /// Key types accepted in `authorized_keys` lines.
 const KEY_TYPES: &[&str] = &[
     "ssh-rsa",

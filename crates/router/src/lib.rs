@@ -159,6 +159,20 @@ impl Routing for Router {
         self.shared.remove_app(app);
     }
 
+    async fn set_certificates(&self, certificates: Vec<deis_domain::TlsCertificate>) {
+        let certificates: Vec<Certificate> = certificates
+            .into_iter()
+            .map(|c| Certificate {
+                names: c.names,
+                chain_pem: c.chain_pem,
+                key_pem: c.key_pem,
+            })
+            .collect();
+        if let Err(e) = Router::set_certificates(self, &certificates) {
+            tracing::warn!(error = %e, "certificates refused; the previous ones stay in use");
+        }
+    }
+
     async fn await_healthy(
         &self,
         endpoints: &[Endpoint],

@@ -1,6 +1,7 @@
 //! Apps and their collaborator grants.
 
 use deis_domain::store::AppScope;
+use deis_domain::timefmt::{now, to_micros};
 use deis_domain::{App, Config, Page, PageSel, Release, StoreError};
 use diesel::dsl::exists;
 use diesel::prelude::*;
@@ -10,7 +11,7 @@ use crate::error::{Fail, found};
 use crate::events;
 use crate::page::{LIMIT, Window};
 use crate::rows::{AppRow, ConfigRow, ReleaseRow};
-use crate::schema::{apps, configs, grants, releases};
+use crate::schema::{apps, configs, containers, grants, releases, users};
 
 /// Inserts the app, its first config and release v1, and the event lines.
 pub(crate) fn create(
@@ -93,6 +94,35 @@ pub(crate) fn all_ids(conn: &mut DbConn) -> QueryResult<Vec<String>> {
 /// pushes, grants and events with it.
 pub(crate) fn delete(conn: &mut DbConn, id: &str) -> QueryResult<()> {
     found(diesel::delete(apps::table.filter(apps::id.eq(id))).execute(conn)?)
+}
+
+/// Makes `owner` the owner of the app, its configs and its containers, and logs `event`;
+/// `NotFound("user")` for an unknown user.
+pub(crate) fn transfer(
+    conn: &mut DbConn,
+    id: &str,
+    owner: &str,
+    event: String,
+) -> Result<App, Fail> {
+    write_tx(conn, |conn| {
+        let known: bool = diesel::select(exists(users::table.filter(users::username.eq(owner))))
+            .get_result(conn)?;
+        if !known {
+            return Err(StoreError::NotFound("user").into());
+        }
+        let changed = diesel::update(apps::table.filter(apps::id.eq(id)))
+            .set((apps::owner.eq(owner), apps::updated.eq(to_micros(now()))))
+            .execute(conn)?;
+        found(changed)?;
+        diesel::update(configs::table.filter(configs::app.eq(id)))
+            .set(configs::owner.eq(owner))
+            .execute(conn)?;
+        diesel::update(containers::table.filter(containers::app.eq(id)))
+            .set(containers::owner.eq(owner))
+            .execute(conn)?;
+        events::append(conn, id, &[event])?;
+        Ok(get(conn, id)?)
+    })
 }
 
 /// Whether `username` holds a grant on `app`.

@@ -70,6 +70,7 @@ const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
         "username",
     ),
     ("settings.name", "settings_pkey", "name"),
+    ("certs.common_name", "certs_common_name_key", "common_name"),
 ];
 
 /// The one mapping from diesel errors to store errors.

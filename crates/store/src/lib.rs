@@ -13,6 +13,7 @@
 
 mod apps;
 mod cache;
+mod certs;
 mod conn;
 mod containers;
 mod domains;

@@ -176,6 +176,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// TLS certificates (API v1.7); the private key is sealed by the controller.
+    certs (seq) {
+        seq -> BigInt,
+        common_name -> Text,
+        owner -> Text,
+        chain -> Text,
+        sealed_key -> Text,
+        expires -> BigInt,
+        created -> BigInt,
+        updated -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users, apps, builds, configs, releases, containers, domains, keys, pushes, grants, events,
     settings,

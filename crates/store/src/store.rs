@@ -5,8 +5,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use deis_domain::store::{AppScope, StoreResult};
 use deis_domain::{
-    App, AppLock, Build, Config, Container, ContainerState, Domain, Event, Failures, Key,
-    NewRelease, NewUser, Page, PageSel, Push, Release, Store, StoreError, Structure, User,
+    App, AppLock, Build, Certificate, Config, Container, ContainerState, Domain, Event, Failures,
+    Key, NewCertificate, NewRelease, NewUser, Page, PageSel, Push, Release, Store, StoreError,
+    Structure, User,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -16,7 +17,7 @@ use crate::conn::{DbConn, DbPool, Target, lazy_pool, ping, pool, run_migrations}
 use crate::error::Fail;
 use crate::file::DbFile;
 use crate::lock::{LocalLocks, lock_shared};
-use crate::{apps, containers, domains, events, keys, releases, throttle, users};
+use crate::{apps, certs, containers, domains, events, keys, releases, throttle, users};
 
 /// The durable store of the controller: a pool of connections to one database.
 #[derive(Debug)]
@@ -83,6 +84,13 @@ impl DieselStore {
     /// longer at its path (a check younger than 100 ms is trusted).
     fn check_file(&self) -> StoreResult<()> {
         self.file.as_deref().map_or(Ok(()), DbFile::check_recent)
+    }
+
+    /// Forgets cached users after a write to the users table (SQLite only).
+    fn users_changed(&self) {
+        if let Some(cache) = &self.cache {
+            cache.users_changed();
+        }
     }
 
     /// Runs `f` with a pooled connection on the blocking pool, keeping the caller's span.
@@ -229,6 +237,35 @@ impl Store for DieselStore {
             .await
     }
 
+    async fn delete_user_without_apps(&self, user_id: i64) -> StoreResult<()> {
+        let result = self
+            .with_conn("user", move |c| users::delete_without_apps(c, user_id))
+            .await;
+        self.users_changed();
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
+    }
+
+    async fn list_users(&self, page: PageSel) -> StoreResult<Page<User>> {
+        self.with_conn("user", move |c| users::list(c, page)).await
+    }
+
+    async fn bump_token_generation(&self, user_id: i64) -> StoreResult<User> {
+        let result = self
+            .with_conn("user", move |c| users::bump_generation(c, user_id))
+            .await;
+        self.users_changed();
+        result
+    }
+
+    async fn bump_all_token_generations(&self) -> StoreResult<()> {
+        let result = self.with_conn("user", users::bump_all_generations).await;
+        self.users_changed();
+        result
+    }
+
     async fn create_app(
         &self,
         app: App,
@@ -286,6 +323,17 @@ impl Store for DieselStore {
     async fn delete_app(&self, id: &str) -> StoreResult<()> {
         let id = id.to_owned();
         let result = self.with_conn("app", move |c| apps::delete(c, &id)).await;
+        if let Some(cache) = &self.cache {
+            cache.apps_changed();
+        }
+        result
+    }
+
+    async fn transfer_app(&self, id: &str, owner: &str, event: String) -> StoreResult<App> {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        let result = self
+            .with_conn("app", move |c| apps::transfer(c, &id, &owner, event))
+            .await;
         if let Some(cache) = &self.cache {
             cache.apps_changed();
         }
@@ -477,6 +525,35 @@ impl Store for DieselStore {
     async fn add_push(&self, push: Push) -> StoreResult<()> {
         self.with_conn("app", move |c| events::add_push(c, &push))
             .await
+    }
+
+    async fn add_cert(&self, cert: NewCertificate) -> StoreResult<Certificate> {
+        self.with_conn("user", move |c| certs::add(c, &cert)).await
+    }
+
+    async fn list_certs(
+        &self,
+        owner: Option<&str>,
+        page: PageSel,
+    ) -> StoreResult<Page<Certificate>> {
+        let owner = owner.map(str::to_owned);
+        self.with_conn("cert", move |c| certs::list(c, owner.as_deref(), page))
+            .await
+    }
+
+    async fn cert(&self, common_name: &str) -> StoreResult<Certificate> {
+        let name = common_name.to_owned();
+        self.with_conn("cert", move |c| certs::get(c, &name)).await
+    }
+
+    async fn remove_cert(&self, common_name: &str) -> StoreResult<()> {
+        let name = common_name.to_owned();
+        self.with_conn("cert", move |c| certs::remove(c, &name))
+            .await
+    }
+
+    async fn all_certs(&self) -> StoreResult<Vec<Certificate>> {
+        self.with_conn("cert", certs::all).await
     }
 
     async fn append_events(&self, app: &str, messages: Vec<String>) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use crate::conn::{DbConn, lock_users, write_tx};
 use crate::error::{Fail, found};
 use crate::page::{LIMIT, Window};
 use crate::rows::{NewUserRow, UserRow};
-use crate::schema::{apps, grants, keys, settings, users};
+use crate::schema::{apps, certs, grants, keys, settings, users};
 
 /// The setting that records that an administrator has existed: from then on registration
 /// never makes anyone administrator on its own.
@@ -195,4 +195,58 @@ pub(crate) fn delete(conn: &mut DbConn, id: i64) -> Result<Vec<String>, Fail> {
         diesel::delete(users::table.find(id)).execute(conn)?;
         Ok(owned)
     })
+}
+
+/// Deletes the user unless they own an app (`Conflict("apps")`, checked in the transaction)
+/// or are the last active administrator (`Conflict("is_superuser")`), with their keys, grants
+/// and certificates.
+pub(crate) fn delete_without_apps(conn: &mut DbConn, id: i64) -> Result<(), Fail> {
+    write_tx(conn, |conn| {
+        lock_users(conn)?;
+        let username: String = users::table.find(id).select(users::username).first(conn)?;
+        if last_active_admin(conn, &username)? {
+            return Err(last_admin());
+        }
+        let owns_apps: bool = diesel::select(exists(apps::table.filter(apps::owner.eq(&username))))
+            .get_result(conn)?;
+        if owns_apps {
+            return Err(StoreError::Conflict("apps".to_owned()).into());
+        }
+        diesel::delete(keys::table.filter(keys::owner.eq(&username))).execute(conn)?;
+        diesel::delete(grants::table.filter(grants::username.eq(&username))).execute(conn)?;
+        diesel::delete(certs::table.filter(certs::owner.eq(&username))).execute(conn)?;
+        diesel::delete(users::table.find(id)).execute(conn)?;
+        Ok(())
+    })
+}
+
+/// Every user by registration.
+pub(crate) fn list(conn: &mut DbConn, sel: PageSel) -> Result<Page<User>, Fail> {
+    let window = Window::locate(users::table.count().get_result(conn)?, sel)?;
+    let rows = users::table
+        .order(users::id)
+        .limit(LIMIT)
+        .offset(window.offset)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    Ok(window.page(rows.into_iter().map(User::from).collect()))
+}
+
+/// Bumps the user's token generation, so their earlier tokens stop working.
+pub(crate) fn bump_generation(conn: &mut DbConn, id: i64) -> Result<User, Fail> {
+    write_tx(conn, |conn| {
+        let changed = diesel::update(users::table.find(id))
+            .set(users::token_generation.eq(users::token_generation + 1))
+            .execute(conn)?;
+        found(changed)?;
+        Ok(by_id(conn, id)?)
+    })
+}
+
+/// Bumps every user's token generation.
+pub(crate) fn bump_all_generations(conn: &mut DbConn) -> QueryResult<()> {
+    diesel::update(users::table)
+        .set(users::token_generation.eq(users::token_generation + 1))
+        .execute(conn)?;
+    Ok(())
 }

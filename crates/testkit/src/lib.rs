@@ -11,7 +11,8 @@ use async_trait::async_trait;
 use deis_api::{ApiSettings, ApiState, Registration};
 use deis_domain::{
     AppRoutes, ContainerSpec, ContainerState, Endpoint, LogLine, Observed, Platform,
-    PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, Store, Unhealthy,
+    PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, SealingKey, Store,
+    TlsCertificate, Unhealthy,
 };
 
 /// What the fake engine holds: running containers by name, and published images.
@@ -177,6 +178,8 @@ pub struct RouteTable {
     pub apps: BTreeMap<String, AppRoutes>,
     /// Endpoints drained, in order.
     pub drained: Vec<Endpoint>,
+    /// The certificates last handed over for HTTPS.
+    pub certificates: Vec<TlsCertificate>,
 }
 
 /// Records the route table instead of routing; health checks fail on demand.
@@ -240,12 +243,17 @@ impl Routing for FakeRouting {
         }
     }
 
+    async fn set_certificates(&self, certificates: Vec<TlsCertificate>) {
+        self.table().certificates = certificates;
+    }
+
     async fn drain(&self, endpoints: &[Endpoint], _grace: Duration) {
         self.table().drained.extend(endpoints.iter().cloned());
     }
 }
 
 pub mod db;
+pub mod tls;
 
 pub use db::TestDb;
 
@@ -331,6 +339,17 @@ pub fn api_settings() -> ApiSettings {
     }
 }
 
+/// The secret test servers derive the certificate sealing key from.
+pub const SEALING_SECRET: &str = "test-sealing-secret";
+
+/// Settings of test platforms: the defaults, with the sealing key of [`SEALING_SECRET`].
+pub fn platform_settings() -> PlatformSettings {
+    PlatformSettings {
+        sealing_key: SealingKey::derive(SEALING_SECRET).expect("sealing key derives"),
+        ..PlatformSettings::default()
+    }
+}
+
 /// Starts the real API over a fresh database (see [`TestDb::new`]) and a [`FakeScheduler`] on port 0.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(api_settings()).await
@@ -338,7 +357,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`] with other API settings.
 pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
-    spawn_app_configured(settings, PlatformSettings::default()).await
+    spawn_app_configured(settings, platform_settings()).await
 }
 
 /// Like [`spawn_app`] with other API and platform settings.

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use deis_domain::validate::{self, Collector, REQUIRED};
-use deis_domain::{Error, NewUser, StoreError};
+use deis_domain::{Error, NewUser, StoreError, User};
 use serde_json::{Value, json};
 
 use crate::auth::{self, Authed};
@@ -12,7 +12,7 @@ use crate::state::{ApiState, Registration};
 use crate::views::View;
 
 /// A form field as text: strings as sent, numbers and booleans rendered, others refused.
-fn text(body: &serde_json::Map<String, Value>, name: &str) -> Result<String, String> {
+pub(crate) fn text(body: &serde_json::Map<String, Value>, name: &str) -> Result<String, String> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(String::new()),
         Some(Value::String(s)) => Ok(s.clone()),
@@ -156,31 +156,60 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(json!({ "token": token })))
 }
 
-/// `POST /v1/auth/passwd`
+/// The user a `username` field names, as the account a request changes (the caller unless
+/// an administrator names someone else; 403 for anyone else naming another user).
+async fn named_account(
+    state: &ApiState,
+    caller: &User,
+    body: &serde_json::Map<String, Value>,
+) -> ApiResult<User> {
+    let named = text(body, "username").map_err(|m| Error::field("username", m))?;
+    Ok(state
+        .platform
+        .account_to_change(caller, Some(named.trim()))
+        .await?)
+}
+
+/// The `new_password` field, required (it may be empty).
+fn new_password(body: &serde_json::Map<String, Value>) -> Result<String, String> {
+    text(body, "new_password").and_then(|p| {
+        if body.get("new_password").is_none_or(Value::is_null) {
+            Err(REQUIRED.into())
+        } else {
+            validate::max_len(&p, 128).map(|()| p)
+        }
+    })
+}
+
+/// `POST /v1/auth/passwd`: the caller changes their password (the current one required); an
+/// administrator naming another user with `username` sets that user's without it. Either way
+/// the account's earlier tokens stop working.
 pub async fn passwd(
     state: web::Data<ApiState>,
     Authed(user): Authed,
     body: Body,
 ) -> ApiResult<HttpResponse> {
     let body = body.object()?;
+    let target = named_account(&state, &user, &body).await?;
+    let cost = state.settings.bcrypt_cost;
+    if target.id != user.id {
+        let new = new_password(&body).map_err(|m| Error::field("new_password", m))?;
+        let new_hash = web::block(move || bcrypt::hash(new, cost)).await??;
+        state
+            .platform
+            .store()
+            .set_password(target.id, &new_hash)
+            .await?;
+        return Ok(HttpResponse::Ok().json(json!({ "status": "password set" })));
+    }
     let mut errors = Collector::default();
     let current = errors.check("password", required(&body, "password"));
-    let new = errors.check(
-        "new_password",
-        text(&body, "new_password").and_then(|p| {
-            if body.get("new_password").is_none_or(Value::is_null) {
-                Err(REQUIRED.into())
-            } else {
-                validate::max_len(&p, 128).map(|()| p)
-            }
-        }),
-    );
+    let new = errors.check("new_password", new_password(&body));
     errors.finish()?;
     let (Some(current), Some(new)) = (current, new) else {
         return Err(Error::field("password", REQUIRED).into());
     };
     let hash = user.password_hash.clone();
-    let cost = state.settings.bcrypt_cost;
     let new_hash = web::block(move || {
         if bcrypt::verify(current, &hash).unwrap_or(false) {
             bcrypt::hash(new, cost).map(Some)
@@ -200,9 +229,20 @@ pub async fn passwd(
     Ok(HttpResponse::Ok().json(json!({ "status": "password set" })))
 }
 
-/// `DELETE /v1/auth/cancel`
-pub async fn cancel(state: web::Data<ApiState>, Authed(user): Authed) -> ApiResult<HttpResponse> {
-    state.platform.cancel_account(&user).await?;
+/// `DELETE /v1/auth/cancel`: cancels the caller's account, or, for an administrator whose
+/// body names another user with `username`, that user's (409 while they own apps). A
+/// non-administrator naming someone else gets 403; nobody is deleted in their place.
+pub async fn cancel(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    let body = body.object()?;
+    let named = text(&body, "username").map_err(|m| Error::field("username", m))?;
+    state
+        .platform
+        .cancel_account(&user, Some(named.trim()))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

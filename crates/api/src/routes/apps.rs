@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::auth::Authed;
 use crate::body::{Body, Encoding, into_object};
 use crate::error::{ApiError, ApiResult};
+use crate::generation::Generation;
 use crate::routes::page;
 use crate::state::ApiState;
 use crate::views::{self, View, page_of};
@@ -87,6 +88,25 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(views::app(&app, state.platform.url(&app.id))))
 }
 
+/// `POST /v1/apps/{id}` (v1.7): gives the app to the user named by `owner`.
+pub async fn transfer(
+    state: web::Data<ApiState>,
+    Authed(user): Authed,
+    id: Path1,
+    body: Body,
+) -> ApiResult<HttpResponse> {
+    state.platform.visible_app(&user, &id).await?;
+    let owner = match body.object()?.get("owner") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            return Err(Error::field("owner", validate::REQUIRED).into());
+        }
+        Some(_) => return Err(Error::field("owner", "Not a valid string.").into()),
+    };
+    let app = state.platform.transfer_app(&user, &id, &owner).await?;
+    Ok(HttpResponse::Ok().json(views::app(&app, state.platform.url(&app.id))))
+}
+
 /// `DELETE /v1/apps/{id}`
 pub async fn destroy(
     state: web::Data<ApiState>,
@@ -100,15 +120,18 @@ pub async fn destroy(
 /// `GET /v1/apps/{id}/config`
 pub async fn config(
     state: web::Data<ApiState>,
+    generation: Generation,
     Authed(user): Authed,
     id: Path1,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.platform.config(&user, &id).await?.view()))
+    let config = state.platform.config(&user, &id).await?;
+    Ok(HttpResponse::Ok().json(generation.config(&config)))
 }
 
 /// `POST /v1/apps/{id}/config`
 pub async fn set_config(
     state: web::Data<ApiState>,
+    generation: Generation,
     Authed(user): Authed,
     id: Path1,
     body: Body,
@@ -126,7 +149,7 @@ pub async fn set_config(
     let (config, release) = state.platform.set_config(&user, &id, &body).await?;
     Ok(HttpResponse::Created()
         .insert_header(("X-Deis-Release", release.version.to_string()))
-        .json(config.view()))
+        .json(generation.config(&config)))
 }
 
 /// `GET /v1/apps/{id}/builds`
@@ -290,15 +313,14 @@ pub async fn scale(
 /// `GET /v1/apps/{id}/logs`
 pub async fn logs(
     state: web::Data<ApiState>,
+    req: HttpRequest,
+    generation: Generation,
     Authed(user): Authed,
     id: Path1,
 ) -> ApiResult<HttpResponse> {
-    match state.platform.logs(&user, &id).await? {
-        Some(text) => Ok(HttpResponse::Ok()
-            .content_type("text/plain")
-            .body(json!(text).to_string())),
-        None => Ok(HttpResponse::NoContent().finish()),
-    }
+    state.platform.visible_app(&user, &id).await?;
+    let lines = generation.log_lines(&req)?;
+    Ok(generation.logs(state.platform.logs(&user, &id, lines).await?))
 }
 
 /// `POST /v1/apps/{id}/run`

@@ -2,9 +2,12 @@
 
 pub mod account;
 pub mod apps;
+pub mod certs;
 pub mod hooks;
 pub mod keys;
+pub mod restart;
 pub mod sharing;
+pub mod users;
 
 use actix_web::HttpRequest;
 use actix_web::web::Query;

@@ -20,3 +20,4 @@ mod protocol;
 mod releases;
 mod routing;
 mod throttle;
+mod v17;

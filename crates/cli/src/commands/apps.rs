@@ -1,5 +1,5 @@
 //! `apps:create`, `apps:list`, `apps:info`, `apps:destroy`, `apps:logs`, `apps:run`,
-//! `apps:open`.
+//! `apps:open`, `apps:transfer`.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -46,6 +46,16 @@ pub struct DestroyArgs {
     /// Skip the question by naming the app again, e.g. `--confirm=myapp`.
     #[arg(long, value_name = "APP")]
     pub confirm: Option<String>,
+}
+
+/// Options of `apps:transfer`.
+#[derive(Debug, Args)]
+pub struct TransferArgs {
+    /// The user who becomes the app's owner.
+    pub username: String,
+    /// Which app.
+    #[command(flatten)]
+    pub app: AppOpt,
 }
 
 /// Options of `apps:logs`.
@@ -220,6 +230,20 @@ pub fn destroy(ctx: &mut Ctx, a: DestroyArgs) -> Result<()> {
         ctx.say(&format!("Git remote {} removed", git::REMOTE));
     }
     Ok(())
+}
+
+/// `deis apps:transfer <username>`: gives the app to another user (API v1.7).
+pub fn transfer(ctx: &mut Ctx, a: TransferArgs) -> Result<()> {
+    let (app, client) = ctx.app_client(&a.app)?;
+    let progress = Progress::start(
+        &format!("Transferring {app} to {}... ", a.username),
+        ctx.json,
+    );
+    let reply = client
+        .v17()
+        .post(&["apps", &app, ""], &json!({"owner": a.username}), &[200])?;
+    progress.done("done");
+    ctx.emit_reply(&reply)
 }
 
 /// The lines of a log body: a JSON string whose last line ends with a newline.

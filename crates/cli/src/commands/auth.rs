@@ -1,4 +1,5 @@
-//! `register`, `login`, `logout`, `auth:whoami`, `auth:passwd`, `auth:cancel`.
+//! `register`, `login`, `logout`, `auth:whoami`, `auth:passwd`, `auth:cancel`,
+//! `auth:regenerate`.
 
 use clap::Args;
 use serde_json::json;
@@ -41,6 +42,9 @@ pub struct LoginArgs {
 /// Options of `auth:passwd`.
 #[derive(Debug, Args)]
 pub struct PasswdArgs {
+    /// Set this user's password instead (administrators; no current password needed).
+    #[arg(long)]
+    pub username: Option<String>,
     /// The current password (asked when missing).
     #[arg(long)]
     pub password: Option<String>,
@@ -52,7 +56,8 @@ pub struct PasswdArgs {
 /// Options of `auth:cancel`.
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    /// Username of the account (default: the logged-in user).
+    /// Username of the account (default: the logged-in user). An administrator naming
+    /// another user without `--password` cancels that user's account, never their own.
     #[arg(long)]
     pub username: Option<String>,
     /// Password of the account, to confirm who is cancelling (asked when missing).
@@ -61,6 +66,17 @@ pub struct CancelArgs {
     /// Answer "yes" to the confirmation question.
     #[arg(long)]
     pub yes: bool,
+}
+
+/// Options of `auth:regenerate`.
+#[derive(Debug, Args)]
+pub struct RegenerateArgs {
+    /// Regenerate this user's token instead (administrators).
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Regenerate every user's token (administrators).
+    #[arg(long, conflicts_with = "username")]
+    pub all: bool,
 }
 
 /// `deis register <controller>`: creates the account, then logs in.
@@ -169,11 +185,40 @@ pub fn whoami(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
+/// The user named by `--username` when it is not the logged-in one.
+fn someone_else(ctx: &Ctx, named: Option<&str>) -> Option<String> {
+    let me = ctx.settings.session.username.as_deref().unwrap_or_default();
+    named
+        .filter(|n| !n.is_empty() && *n != me)
+        .map(str::to_owned)
+}
+
 /// `deis auth:passwd`: changes the password, then logs in again, since the controller
-/// revokes tokens issued before a password change.
+/// revokes tokens issued before a password change. With `--username` naming another user, an
+/// administrator sets that user's password (API v1.7) and stays logged in.
 pub fn passwd(ctx: &mut Ctx, a: PasswdArgs) -> Result<()> {
     let client = ctx.client()?;
     let controller = ctx.settings.credentials()?.0.to_owned();
+    if let Some(other_user) = someone_else(ctx, a.username.as_deref()) {
+        let new_password = match a.new_password {
+            Some(p) => p,
+            None => prompt::ask_new_password(
+                "new password",
+                "a new password",
+                "--new-password=PASSWORD",
+            )?,
+        };
+        client
+            .v17()
+            .post(
+                &["auth", "passwd", ""],
+                &json!({"username": other_user, "new_password": new_password}),
+                &[200],
+            )
+            .map_err(|e| e.context("Password change failed"))?;
+        ctx.say("Password change succeeded.");
+        return Ok(());
+    }
     let username = ctx.settings.session.username.clone().unwrap_or_default();
     let password = match a.password {
         Some(p) => p,
@@ -207,12 +252,44 @@ pub fn passwd(ctx: &mut Ctx, a: PasswdArgs) -> Result<()> {
     }
 }
 
-/// `deis auth:cancel`: checks the password, asks for confirmation, deletes the account.
+/// Asks whether to cancel `username`'s account unless `--yes` said so.
+fn confirmed(username: &str, controller: &str, yes: bool) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    let answer = prompt::ask(
+        &format!("Cancel account \"{username}\" at {controller}? (y/N) "),
+        "a confirmation",
+        "--yes",
+    )?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `deis auth:cancel`: checks the password, asks for confirmation, deletes the account. An
+/// administrator naming another user (without that user's password) cancels that account
+/// through API v1.7 and stays logged in.
 pub fn cancel(ctx: &mut Ctx, a: CancelArgs) -> Result<()> {
     let controller = match ctx.settings.session.controller.clone() {
         Some(c) if !c.is_empty() => c,
         _ => return Err(other(NOT_LOGGED_IN)),
     };
+    if a.password.is_none()
+        && let Some(other_user) = someone_else(ctx, a.username.as_deref())
+    {
+        let client = ctx.client()?.v17();
+        if !confirmed(&other_user, &controller, a.yes)? {
+            ctx.say("Account not changed");
+            return Ok(());
+        }
+        client.delete_with(
+            &["auth", "cancel", ""],
+            &json!({"username": other_user}),
+            &[204],
+        )?;
+        ctx.say("Account cancelled");
+        return Ok(());
+    }
+    let me = ctx.settings.session.username.clone();
     let username = match a.username.or_else(|| ctx.settings.session.username.clone()) {
         Some(u) => u,
         None => prompt::ask("username: ", "a username", "--username=USERNAME")?,
@@ -231,19 +308,40 @@ pub fn cancel(ctx: &mut Ctx, a: CancelArgs) -> Result<()> {
         }
     };
     let token = obtain_token(&Client::anonymous(&controller)?, &username, &password)?;
-    if !a.yes {
-        let answer = prompt::ask(
-            &format!("Cancel account \"{username}\" at {controller}? (y/N) "),
-            "a confirmation",
-            "--yes",
-        )?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            ctx.say("Account not changed");
-            return Ok(());
-        }
+    if !confirmed(&username, &controller, a.yes)? {
+        ctx.say("Account not changed");
+        return Ok(());
     }
     Client::authenticated(&controller, &token)?.delete(&["auth", "cancel"], &[204])?;
-    forget_session(ctx)?;
+    if me.is_none_or(|me| me == username) {
+        forget_session(ctx)?;
+    }
     ctx.say("Account cancelled");
+    Ok(())
+}
+
+/// `deis auth:regenerate [--username U | --all]`: a new token (API v1.7); earlier ones stop
+/// working. The caller's own new token (also after `--all`) is stored as the session's.
+pub fn regenerate(ctx: &mut Ctx, a: RegenerateArgs) -> Result<()> {
+    let client = ctx.client()?.v17();
+    let other_user = someone_else(ctx, a.username.as_deref());
+    let body = match (&other_user, a.all) {
+        (_, true) => json!({"all": true}),
+        (Some(u), false) => json!({"username": u}),
+        (None, false) => json!({}),
+    };
+    let reply = client.post(&["auth", "tokens", ""], &body, &[200])?;
+    let answer = reply.json()?;
+    if other_user.is_none() || a.all {
+        match answer.get("token").and_then(|t| t.as_str()) {
+            Some(token) if !token.is_empty() => {
+                ctx.settings.session.token = Some(token.to_owned());
+                ctx.settings.save()?;
+            }
+            _ => return Err(other("the controller sent no token")),
+        }
+    }
+    ctx.say("Token regenerated");
+    ctx.emit(&answer);
     Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod apps;
 pub mod auth;
 pub mod builds;
+pub mod certs;
 pub mod config;
 pub mod domains;
 pub mod keys;
@@ -12,6 +13,7 @@ pub mod perms;
 pub mod ps;
 pub mod releases;
 pub mod tags;
+pub mod users;
 
 use clap::Args;
 use serde_json::Value;
@@ -95,6 +97,7 @@ pub fn run(ctx: &mut Ctx, command: Command) -> Result<i32> {
         C::Whoami => auth::whoami(ctx),
         C::Passwd(a) => auth::passwd(ctx, a),
         C::Cancel(a) => auth::cancel(ctx, a),
+        C::Regenerate(a) => auth::regenerate(ctx, a),
 
         C::Apps | C::AppsList => apps::list(ctx),
         C::AppsCreate(a) => apps::create(ctx, a),
@@ -103,6 +106,7 @@ pub fn run(ctx: &mut Ctx, command: Command) -> Result<i32> {
         C::AppsLogs(a) => apps::logs(ctx, a),
         C::AppsRun(a) => return apps::run(ctx, a),
         C::AppsOpen(a) => apps::open(ctx, &a.app),
+        C::AppsTransfer(a) => apps::transfer(ctx, a),
 
         C::Config(a) | C::ConfigList(a) => config::list(ctx, a),
         C::ConfigSet(a) => config::set(ctx, a),
@@ -127,6 +131,7 @@ pub fn run(ctx: &mut Ctx, command: Command) -> Result<i32> {
 
         C::Ps(a) | C::PsList(a) => ps::list(ctx, &a.app),
         C::PsScale(a) => ps::scale(ctx, a),
+        C::PsRestart(a) => ps::restart(ctx, a),
 
         C::Domains(a) | C::DomainsList(a) => domains::list(ctx, &a.app),
         C::DomainsAdd(a) => domains::add(ctx, a),
@@ -139,6 +144,13 @@ pub fn run(ctx: &mut Ctx, command: Command) -> Result<i32> {
         C::Perms(a) | C::PermsList(a) => perms::list(ctx, a),
         C::PermsCreate(a) => perms::create(ctx, a),
         C::PermsDelete(a) => perms::delete(ctx, a),
+
+        C::Users | C::UsersList => users::list(ctx),
+
+        C::Certs | C::CertsList => certs::list(ctx),
+        C::CertsAdd(a) => certs::add(ctx, a),
+        C::CertsInfo(a) => certs::info(ctx, a),
+        C::CertsRemove(a) => certs::remove(ctx, a),
 
         C::Shortcuts => {
             shortcuts(ctx);

@@ -1,4 +1,4 @@
-//! `ps:list`, `ps:scale`.
+//! `ps:list`, `ps:scale`, `ps:restart`.
 
 use clap::Args;
 use serde_json::{Map, Value};
@@ -18,6 +18,45 @@ pub struct ScaleArgs {
     /// Which app.
     #[command(flatten)]
     pub app: AppOpt,
+}
+
+/// Options of `ps:restart`.
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// What to restart: a process type (`web`) or one process (`web.2`); everything when
+    /// missing.
+    #[arg(value_name = "TYPE[.NUM]")]
+    pub target: Option<String>,
+    /// Which app.
+    #[command(flatten)]
+    pub app: AppOpt,
+}
+
+/// The path segments under `/v1/apps/<app>/containers/` that restart `target`.
+pub fn restart_path(target: Option<&str>) -> Result<Vec<String>> {
+    let Some(target) = target else {
+        return Ok(vec!["restart".into(), String::new()]);
+    };
+    let bad = || {
+        usage(format!(
+            "expected a process type or type.number, got \"{target}\" (e.g. web or web.2)"
+        ))
+    };
+    let (kind, num) = match target.split_once('.') {
+        Some((kind, num)) => (kind, Some(num.parse::<u32>().map_err(|_| bad())?)),
+        None => (target, None),
+    };
+    if kind.is_empty()
+        || !kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(bad());
+    }
+    let mut path = vec![kind.to_owned()];
+    path.extend(num.map(|n| n.to_string()));
+    path.extend(["restart".to_owned(), String::new()]);
+    Ok(path)
 }
 
 /// Reads `type=N` arguments into the body of a scale request.
@@ -63,10 +102,38 @@ pub fn scale(ctx: &mut Ctx, a: ScaleArgs) -> Result<()> {
     show(ctx, &client, &app)
 }
 
+/// `deis ps:restart [TYPE[.NUM]]`: new containers of the same release, then the list.
+pub fn restart(ctx: &mut Ctx, a: RestartArgs) -> Result<()> {
+    let tail = restart_path(a.target.as_deref())?;
+    let (app, client) = ctx.app_client(&a.app)?;
+    let client = client.v17();
+    let mut path = vec!["apps", app.as_str(), "containers"];
+    path.extend(tail.iter().map(String::as_str));
+    let progress = Progress::start("Restarting processes... ", ctx.json);
+    client.post(&path, &Value::Object(Map::new()), &[200])?;
+    let secs = progress.elapsed_secs();
+    progress.done(&format!("done in {secs}s"));
+    ctx.say("");
+    show(ctx, &client, &app)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn restart_targets_become_paths() {
+        assert_eq!(restart_path(None).unwrap(), ["restart", ""]);
+        assert_eq!(restart_path(Some("web")).unwrap(), ["web", "restart", ""]);
+        assert_eq!(
+            restart_path(Some("web.2")).unwrap(),
+            ["web", "2", "restart", ""]
+        );
+        for bad in ["web.x", ".2", "web.", "a/b", "web.-1"] {
+            assert_eq!(restart_path(Some(bad)).unwrap_err().exit_code(), 2, "{bad}");
+        }
+    }
 
     #[test]
     fn scale_arguments_become_counts() {

@@ -118,6 +118,25 @@ impl Platform {
         Ok(())
     }
 
+    /// Gives the app to another user (owner or admin only; 404 for a name nobody has). Configs
+    /// and containers follow, since they always carry the app owner.
+    pub async fn transfer_app(&self, user: &User, id: &str, new_owner: &str) -> Result<App, Error> {
+        let app = self.visible_app(user, id).await?;
+        if !(user.is_superuser || app.owner == user.username) {
+            return Err(Error::Forbidden);
+        }
+        let owner = self.store.user_by_name(new_owner).await?;
+        let _lock = self.store.lock_app(&app.id).await?;
+        let event = format!(
+            "{}: {} transferred the app to {}",
+            app.id, user.username, owner.username
+        );
+        Ok(self
+            .store
+            .transfer_app(&app.id, &owner.username, event)
+            .await?)
+    }
+
     /// Best effort: removes the named containers and whatever else the engine holds for the app.
     /// What fails here is an orphan that reconciliation removes later.
     pub(super) async fn remove_everything_of(&self, app: &str, mut names: Vec<String>) {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::certificate::SealingKey;
 use crate::error::{Error, SchedulerError, StoreError};
 use crate::model::{
     App, Build, Config, Container, ContainerState, Domain, JsonMap, Key, NewRelease, Push, Release,
@@ -31,6 +32,7 @@ use crate::validate::{self, Collector, REQUIRED};
 
 mod accounts;
 mod apps;
+mod certs;
 mod containers;
 mod deploy;
 mod domains;
@@ -38,12 +40,16 @@ mod hooks;
 mod oneoff;
 mod quota;
 mod reconcile;
+mod restart;
 mod routes;
 mod sharing;
 mod throttling;
 
+pub use accounts::Regenerate;
+pub use certs::CertInput;
 pub use deploy::BuildInput;
 pub use quota::Quotas;
+pub use restart::RestartTarget;
 
 /// Settings the use cases need.
 #[derive(Debug, Clone)]
@@ -66,6 +72,8 @@ pub struct PlatformSettings {
     pub quotas: Quotas,
     /// How many failed logins and wrong builder keys are allowed, over how long.
     pub throttle: crate::throttle::Throttle,
+    /// Seals the private keys of stored certificates.
+    pub sealing_key: SealingKey,
 }
 
 impl Default for PlatformSettings {
@@ -80,6 +88,7 @@ impl Default for PlatformSettings {
             drain_grace: Duration::from_secs(10),
             quotas: Quotas::default(),
             throttle: crate::throttle::Throttle::default(),
+            sealing_key: SealingKey::random(),
         }
     }
 }

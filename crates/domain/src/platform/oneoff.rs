@@ -78,10 +78,16 @@ impl Platform {
         result.map_err(|e| unavailable("could not run the command", &e))
     }
 
-    /// The app's log: platform events merged with container output, oldest first.
-    pub async fn logs(&self, user: &User, id: &str) -> Result<Option<String>, Error> {
+    /// The app's log: platform events merged with container output, oldest first; the last
+    /// `lines` lines, or the configured number.
+    pub async fn logs(
+        &self,
+        user: &User,
+        id: &str,
+        lines: Option<u64>,
+    ) -> Result<Option<String>, Error> {
         let app = self.visible_app(user, id).await?;
-        let limit = self.settings.log_lines;
+        let limit = lines.unwrap_or(self.settings.log_lines);
         let mut lines: Vec<(time::OffsetDateTime, String)> = self
             .store
             .events(&app.id, limit)

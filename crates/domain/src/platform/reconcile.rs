@@ -4,9 +4,10 @@ use super::*;
 
 impl Platform {
     /// Makes the engine match the database: starts missing containers, removes this
-    /// controller's orphans and stores observed states. Returns how many containers it
+    /// controller's orphans and stores observed states; hands the router the certificates. Returns how many containers it
     /// started and removed.
     pub async fn reconcile(&self) -> Result<(usize, usize), Error> {
+        self.push_certificates().await;
         let observed = self
             .scheduler
             .list(None)

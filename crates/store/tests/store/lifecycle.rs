@@ -11,6 +11,7 @@ use crate::{TestDb, fixtures};
 const MIGRATIONS: &[&str] = &[
     "2025-11-27-000000_init",
     "2026-12-02-140000_throttle_and_first_admin",
+    "2026-12-31-000000_v17_certificates",
 ];
 
 #[tokio::test]

@@ -24,6 +24,7 @@ mod logs;
 mod releases;
 mod throttle;
 mod users;
+mod v17;
 
 /// A store on its own database, removed when the test ends.
 pub struct TestDb {
