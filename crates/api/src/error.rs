@@ -57,6 +57,7 @@ impl ResponseError for ApiError {
                 Error::Fields(_) | Error::Rejected(_) | Error::Refused(_) => {
                     StatusCode::BAD_REQUEST
                 }
+                Error::Denied(_) => StatusCode::FORBIDDEN,
                 Error::Unavailable(_) | Error::Store(StoreError::Unavailable(_)) => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }

@@ -85,6 +85,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let docker = DockerSettings {
         identity: settings.scheduler_identity.clone(),
         start_timeout: Duration::from_secs(settings.start_timeout),
+        pids_limit: settings.pids_limit,
+        network_subnet: Some(settings.network_subnet.clone()).filter(|s| !s.is_empty()),
         ..DockerSettings::default()
     };
     let scheduler: Arc<dyn Scheduler> = Arc::new(DockerScheduler::new(docker));
@@ -117,6 +119,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 window: Duration::from_secs(settings.throttle_window),
             },
             sealing_key,
+            keep_releases: settings.keep_releases,
             ..PlatformSettings::default()
         },
     );

@@ -59,6 +59,12 @@ pub struct Settings {
     pub health_probe_timeout: u64,
     /// Seconds the router waits for an app's response headers before answering 504.
     pub router_response_timeout: u64,
+    /// Release images kept per app (the latest releases'; older ones go after each deploy).
+    pub keep_releases: usize,
+    /// Most processes one container may run.
+    pub pids_limit: i64,
+    /// Subnet of the platform network when the controller creates it; empty = the engine's pools.
+    pub network_subnet: String,
     /// Log filter (`info`, `deis_api=debug,info`, ...).
     pub log: String,
     /// Apps one user may own (administrators are exempt).
@@ -107,6 +113,9 @@ impl Settings {
             .set_default("health_interval", 5)?
             .set_default("health_probe_timeout", 2)?
             .set_default("router_response_timeout", 60)?
+            .set_default("keep_releases", 5)?
+            .set_default("pids_limit", 1024)?
+            .set_default("network_subnet", "")?
             .set_default("log", "info")?
             .set_default("max_apps_per_user", 100)?
             .set_default("max_containers_per_app", 50)?
@@ -199,6 +208,21 @@ impl Settings {
                 ));
             }
         }
+        if self.keep_releases == 0 {
+            problems.push("keep_releases: must be at least 1 (the running release)".into());
+        }
+        if self.pids_limit < 16 {
+            problems.push(format!(
+                "pids_limit: {} must be at least 16",
+                self.pids_limit
+            ));
+        }
+        if !self.network_subnet.is_empty() && !is_cidr(&self.network_subnet) {
+            problems.push(format!(
+                "network_subnet: {:?} is not a subnet like 10.213.0.0/22",
+                self.network_subnet
+            ));
+        }
         if self.domain.is_empty() || self.domain.contains('/') {
             problems.push(format!("domain: {:?} is not a domain name", self.domain));
         }
@@ -245,6 +269,21 @@ impl Settings {
     }
 }
 
+/// `ADDRESS/PREFIX` with an IP address and a prefix length that fits it.
+fn is_cidr(text: &str) -> bool {
+    let Some((address, prefix)) = text.split_once('/') else {
+        return false;
+    };
+    let Ok(prefix) = prefix.parse::<u8>() else {
+        return false;
+    };
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => prefix <= 32,
+        Ok(std::net::IpAddr::V6(_)) => prefix <= 128,
+        Err(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,14 +307,20 @@ mod tests {
         settings.bcrypt_cost = 2;
         settings.database_url = "mysql://x".into();
         settings.secret_key = "short".into();
+        settings.keep_releases = 0;
+        settings.pids_limit = 3;
+        settings.network_subnet = "10.0.0.0/33".into();
         let problems = settings.check().expect_err("invalid");
-        assert_eq!(problems.len(), 5, "{problems:#?}");
+        assert_eq!(problems.len(), 8, "{problems:#?}");
         for key in [
             "bind",
             "registration",
             "bcrypt_cost",
             "database_url",
             "secret_key",
+            "keep_releases",
+            "pids_limit",
+            "network_subnet",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(key)),

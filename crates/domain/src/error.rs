@@ -74,6 +74,9 @@ pub enum Error {
     /// The request conflicts with the state of another record; the message is the `detail`.
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not use what the request names (403); the message is the `detail`.
+    #[error("{0}")]
+    Denied(String),
     /// The scheduler could not carry the change out; nothing was changed.
     #[error("{0}")]
     Unavailable(String),

@@ -23,7 +23,9 @@ pub use error::{Error, FieldErrors, SchedulerError, StoreError};
 pub use model::*;
 pub use page::{PAGE_SIZE, Page, PageSel};
 pub use routing::{AppRoutes, Endpoint, Routing, Unhealthy};
-pub use scheduler::{ContainerSpec, LogLine, Observed, RunOutput, RunSpec, Scheduler};
+pub use scheduler::{
+    ContainerSpec, ImageInfo, LogLine, Observed, RunOutput, RunSpec, Scheduler, TagKind,
+};
 
 pub use platform::{
     BuildInput, CertInput, Platform, PlatformSettings, Quotas, Regenerate, RestartTarget,

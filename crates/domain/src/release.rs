@@ -141,10 +141,47 @@ pub fn merge_structure(stored: &Structure, request: &Structure) -> Structure {
     out
 }
 
+/// Bytes in a memory limit such as `512M`, `1g`, `100k` or `10b` (a bare number is bytes;
+/// units are binary and case-insensitive, and `MB`-style suffixes are accepted too); `None`
+/// when it is not one.
+pub fn memory_bytes(limit: &str) -> Option<i64> {
+    let trimmed = limit.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let count: i64 = digits.parse().ok()?;
+    let factor: i64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1 << 10,
+        "m" | "mb" => 1 << 20,
+        "g" | "gb" => 1 << 30,
+        _ => return None,
+    };
+    count.checked_mul(factor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn memory_units_are_binary_and_case_insensitive() {
+        assert_eq!(memory_bytes("512M"), Some(512 * 1024 * 1024));
+        assert_eq!(memory_bytes("1g"), Some(1024 * 1024 * 1024));
+        assert_eq!(memory_bytes("100k"), Some(102_400));
+        assert_eq!(memory_bytes("10b"), Some(10));
+        assert_eq!(memory_bytes("64MB"), Some(64 * 1024 * 1024));
+        assert_eq!(memory_bytes("4096"), Some(4096));
+    }
+
+    #[test]
+    fn malformed_memory_limits_are_refused() {
+        for bad in ["", "M", "12x", "1.5g", "-1m", "99999999999999999999g"] {
+            assert_eq!(memory_bytes(bad), None, "{bad:?} was accepted");
+        }
+    }
     use uuid::Uuid;
 
     fn config(values: Value, memory: Value, tags: Value) -> Config {

@@ -3,6 +3,11 @@
 //! Calls are async and concurrent inside: `start` and `remove` act on many containers at
 //! once. Every container a backend makes carries labels naming app, release, type, num and
 //! the controller, so that `list` finds exactly the containers of this controller again.
+//!
+//! The backend owns the names of release images: they live in a namespace of this controller
+//! ([`Scheduler::release_image`]) that no user image uses, and the backend only ever tags or
+//! removes names in it. It also owns how apps are kept apart (networks) and how containers are
+//! confined (capabilities, limits); the use cases only ask for containers.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -27,7 +32,7 @@ pub struct ContainerSpec {
     pub proc_type: String,
     /// Number within the type.
     pub num: i64,
-    /// Image to run, `{app}:v{N}`.
+    /// Image to run: the release image, [`Scheduler::release_image`].
     pub image: String,
     /// Procfile command, run through `sh -c`; `None` runs the image's default command.
     pub command: Option<String>,
@@ -52,12 +57,16 @@ pub struct RunSpec {
     pub version: i64,
     /// Number among the app's runs.
     pub num: i64,
-    /// Image, `{app}:v{N}`.
+    /// Image: the release image, [`Scheduler::release_image`].
     pub image: String,
     /// Shell command, run as `sh -c <command>`.
     pub command: String,
     /// Environment as for long-running containers.
     pub env: BTreeMap<String, String>,
+    /// Memory limit such as `512M`.
+    pub memory: Option<String>,
+    /// CPU shares.
+    pub cpu_shares: Option<i64>,
     /// Killed after this long.
     pub timeout: Duration,
 }
@@ -101,11 +110,57 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// An image the engine holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageInfo {
+    /// The engine's id of the image, `sha256:...`.
+    pub id: String,
+    /// Every `repository:tag` naming it (familiar form, e.g. `deis/example:latest`).
+    pub tags: Vec<String>,
+}
+
+/// What an image tag is to the platform (see [`Scheduler::tag_kind`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagKind {
+    /// Outside the platform's release namespace: an image users may name.
+    Ordinary,
+    /// This controller's release image of `app`, release `version`.
+    Release {
+        /// App id.
+        app: String,
+        /// Release version.
+        version: i64,
+    },
+    /// Inside the release namespace but not one of this controller's release images
+    /// (another installation's, or a name the platform never makes).
+    Reserved,
+}
+
 /// Runs the containers of the platform.
 #[async_trait]
 pub trait Scheduler: Send + Sync {
-    /// Makes the image reference `target` (`{app}:v{N}`) name the image `source`.
-    async fn publish(&self, source: &str, target: &str) -> Result<(), SchedulerError>;
+    /// The reference the image of the app's release `version` is published as, in a namespace
+    /// this controller owns.
+    fn release_image(&self, app: &str, version: i64) -> String;
+    /// What `tag` (a familiar `repository:tag`) is to the platform.
+    fn tag_kind(&self, tag: &str) -> TagKind;
+    /// The image the engine holds under `reference` (a tag, an id or a short id); `None` when
+    /// it holds none.
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, SchedulerError>;
+    /// Makes the app's release image of `version` name the image `source`.
+    async fn publish(&self, source: &str, app: &str, version: i64) -> Result<(), SchedulerError>;
+    /// The versions of the app that have a release image on the engine, ascending.
+    async fn release_versions(&self, app: &str) -> Result<Vec<i64>, SchedulerError>;
+    /// Removes the app's release images of `versions`. Only names of the release namespace
+    /// are removed, never by force: an image a container still uses stays.
+    async fn unpublish(&self, app: &str, versions: &[i64]) -> Result<(), SchedulerError>;
+    /// Apps that have release images on the engine (or anything else the backend keeps per
+    /// app), so that reconciliation can forget the deleted ones.
+    async fn published_apps(&self) -> Result<Vec<String>, SchedulerError>;
+    /// Removes everything the backend keeps for the app besides its containers: every release
+    /// image (and per-app networks, where a backend has them). Best done after its
+    /// containers are gone.
+    async fn forget(&self, app: &str) -> Result<(), SchedulerError>;
     /// Creates and starts every container concurrently and waits until each runs.
     /// All or nothing: on failure, whatever this call created is removed again.
     async fn start(&self, specs: &[ContainerSpec]) -> Result<(), SchedulerError>;

@@ -1,24 +1,32 @@
 //! [`DockerScheduler`]: the port's entry point, delegating each method to its module.
 
 use async_trait::async_trait;
-use bollard::query_parameters::TagImageOptionsBuilder;
 use deis_domain::{
-    ContainerSpec, LogLine, Observed, RunOutput, RunSpec, Scheduler, SchedulerError,
+    ContainerSpec, ImageInfo, LogLine, Observed, RunOutput, RunSpec, Scheduler, SchedulerError,
+    TagKind,
 };
+use tokio::sync::Mutex;
 
-use crate::engine::{Engine, classify, status};
-use crate::{DockerSettings, logs, observe, remove, run, start};
+use crate::engine::{Engine, classify};
+use crate::names::Names;
+use crate::network::Known;
+use crate::{DockerSettings, images, logs, observe, remove, run, start};
 
 /// The [`Scheduler`] on one Docker Engine.
 ///
 /// Containers are named as their spec says and labelled `deis.app`, `deis.release`,
 /// `deis.type`, `deis.num` and `deis.controller` (the settings' identity); `list` and
 /// `logs` see only containers carrying this controller's identity. Long-running containers
-/// restart unless stopped. Placement tags (`ContainerSpec::tags`) are ignored: one engine
-/// has nowhere else to place a container.
+/// restart unless stopped. Every container joins this controller's network, where none
+/// reaches another and the host reaches all, and runs confined (`config`). Release images are
+/// `deis-release/{identity}/{app}:v{N}` (`names`). Placement tags (`ContainerSpec::tags`) are
+/// ignored: one engine has nowhere else to place a container.
 pub struct DockerScheduler {
     pub(crate) settings: DockerSettings,
     pub(crate) engine: Engine,
+    pub(crate) names: Names,
+    /// The platform network once found or made (see `network`).
+    pub(crate) network: Mutex<Option<Known>>,
 }
 
 impl DockerScheduler {
@@ -27,6 +35,8 @@ impl DockerScheduler {
     pub fn new(settings: DockerSettings) -> Self {
         Self {
             engine: Engine::new(&settings),
+            names: Names::new(&settings.identity),
+            network: Mutex::new(None),
             settings,
         }
     }
@@ -48,26 +58,51 @@ impl DockerScheduler {
             .map(drop)
             .map_err(classify)
     }
+
+    /// The name of the network every container of this controller joins.
+    pub fn network_name(&self) -> &str {
+        self.names.network()
+    }
 }
 
 #[async_trait]
 impl Scheduler for DockerScheduler {
+    fn release_image(&self, app: &str, version: i64) -> String {
+        self.names.release_image(app, version)
+    }
+
+    fn tag_kind(&self, tag: &str) -> TagKind {
+        self.names.tag_kind(tag)
+    }
+
     #[tracing::instrument(skip(self))]
-    async fn publish(&self, source: &str, target: &str) -> Result<(), SchedulerError> {
-        let docker = self.engine.docker().await?;
-        let (repo, tag) = split_reference(target);
-        let options = TagImageOptionsBuilder::new().repo(repo).tag(tag).build();
-        match self
-            .engine
-            .bounded(docker.tag_image(source, Some(options)))
-            .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if status(&e) == Some(404) => {
-                Err(SchedulerError::Failed(format!("image {source} not found")))
-            }
-            Err(e) => Err(classify(e)),
-        }
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, SchedulerError> {
+        images::image(self, reference).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn publish(&self, source: &str, app: &str, version: i64) -> Result<(), SchedulerError> {
+        images::publish(self, source, app, version).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn release_versions(&self, app: &str) -> Result<Vec<i64>, SchedulerError> {
+        images::versions(self, app).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn unpublish(&self, app: &str, versions: &[i64]) -> Result<(), SchedulerError> {
+        images::unpublish(self, app, versions).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn published_apps(&self) -> Result<Vec<String>, SchedulerError> {
+        images::apps(self).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn forget(&self, app: &str) -> Result<(), SchedulerError> {
+        images::forget(self, app).await
     }
 
     #[tracing::instrument(skip_all, fields(count = specs.len()))]
@@ -82,7 +117,13 @@ impl Scheduler for DockerScheduler {
 
     #[tracing::instrument(skip(self))]
     async fn list(&self, app: Option<&str>) -> Result<Vec<Observed>, SchedulerError> {
-        observe::list(&self.engine, &self.settings.identity, app).await
+        observe::list(
+            &self.engine,
+            &self.settings.identity,
+            self.names.network(),
+            app,
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(container = %spec.name))]
@@ -92,7 +133,7 @@ impl Scheduler for DockerScheduler {
 
     #[tracing::instrument(skip(self))]
     async fn logs(&self, app: &str, lines: usize) -> Result<Vec<LogLine>, SchedulerError> {
-        logs::logs(&self.engine, &self.settings.identity, app, lines).await
+        logs::logs(self, app, lines).await
     }
 
     #[tracing::instrument(skip(self))]
@@ -101,33 +142,5 @@ impl Scheduler for DockerScheduler {
             Ok(docker) => logs::tail_text(&self.engine, docker, name, lines).await,
             Err(_) => String::new(),
         }
-    }
-}
-
-/// `repo:tag` into its parts; a colon inside the repository (a registry's port) is not a
-/// tag separator, and a reference without tag means `latest`.
-fn split_reference(reference: &str) -> (&str, &str) {
-    match reference.rsplit_once(':') {
-        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
-        _ => (reference, "latest"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_reference;
-
-    #[test]
-    fn references_split_at_the_tag_colon_only() {
-        assert_eq!(split_reference("shiny-pony:v3"), ("shiny-pony", "v3"));
-        assert_eq!(split_reference("shiny-pony"), ("shiny-pony", "latest"));
-        assert_eq!(
-            split_reference("localhost:5000/shiny-pony"),
-            ("localhost:5000/shiny-pony", "latest")
-        );
-        assert_eq!(
-            split_reference("localhost:5000/shiny-pony:v1"),
-            ("localhost:5000/shiny-pony", "v1")
-        );
     }
 }

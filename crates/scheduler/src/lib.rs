@@ -2,7 +2,9 @@
 //!
 //! This crate owns how the platform's processes become containers: names, the `deis.*`
 //! labels that let the controller find its own containers again, environment, limits,
-//! restart policy, one-off runs and log collection. It talks to the engine and to nothing
+//! restart policy, one-off runs and log collection; and how tenants are kept apart on one
+//! engine: release images in a namespace of this controller (`names`, `images`), one network
+//! where no container reaches another (`network`), and confined containers (`config`). It talks to the engine and to nothing
 //! else: it knows no HTTP layer and no database, and bollard's types and errors never leave
 //! it (the private `engine` module turns every engine failure into a
 //! [`deis_domain::SchedulerError`]).
@@ -14,9 +16,12 @@
 mod config;
 mod docker;
 mod engine;
+mod images;
 mod labels;
 mod limits;
 mod logs;
+mod names;
+mod network;
 mod observe;
 mod remove;
 mod run;

@@ -9,21 +9,21 @@ use futures_util::future::join_all;
 use time::OffsetDateTime;
 
 use crate::engine::{Engine, about, classify, status};
-use crate::labels;
-use crate::observe;
+use crate::{DockerScheduler, labels, observe};
 
 /// The last `lines` lines printed by the app's long-running containers (not its one-off
 /// runs), oldest first, each attributed to `{type}.{num}`.
 pub(crate) async fn logs(
-    engine: &Engine,
-    identity: &str,
+    s: &DockerScheduler,
     app: &str,
     lines: usize,
 ) -> Result<Vec<LogLine>, SchedulerError> {
     if lines == 0 {
         return Ok(Vec::new());
     }
-    let containers: Vec<Observed> = observe::list(engine, identity, Some(app))
+    let engine = &s.engine;
+    let network = s.names.network();
+    let containers: Vec<Observed> = observe::list(engine, &s.settings.identity, network, Some(app))
         .await?
         .into_iter()
         .filter(|c| c.proc_type != labels::RUN_TYPE)

@@ -9,10 +9,12 @@ use crate::engine::{Engine, about, classify, status};
 use crate::labels;
 
 /// Every container labelled with `identity` (and `app`, when given), in every state,
-/// sorted by name. Containers whose labels do not parse are skipped with a warning.
+/// sorted by name, with its address on `network`. Containers whose labels do not parse are
+/// skipped with a warning.
 pub(crate) async fn list(
     engine: &Engine,
     identity: &str,
+    network: &str,
     app: Option<&str>,
 ) -> Result<Vec<Observed>, SchedulerError> {
     let docker = engine.docker().await?;
@@ -24,7 +26,10 @@ pub(crate) async fn list(
         .bounded(docker.list_containers(Some(options)))
         .await
         .map_err(classify)?;
-    let mut observed: Vec<Observed> = summaries.into_iter().filter_map(observed).collect();
+    let mut observed: Vec<Observed> = summaries
+        .into_iter()
+        .filter_map(|summary| observed(summary, network))
+        .collect();
     observed.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(observed)
 }
@@ -67,7 +72,7 @@ pub(crate) fn taken(name: &str) -> SchedulerError {
 }
 
 /// The port's view of one engine container.
-fn observed(summary: ContainerSummary) -> Option<Observed> {
+fn observed(summary: ContainerSummary, network: &str) -> Option<Observed> {
     let name = summary
         .names
         .as_ref()
@@ -82,7 +87,7 @@ fn observed(summary: ContainerSummary) -> Option<Observed> {
             proc_type: labels.get(labels::TYPE)?.clone(),
             num: labels.get(labels::NUM)?.parse().ok()?,
             state: state_of(summary.state, summary.status.as_deref()),
-            address: address_of(&summary),
+            address: address_of(&summary, network),
         })
     })();
     if parsed.is_none() {
@@ -91,15 +96,19 @@ fn observed(summary: ContainerSummary) -> Option<Observed> {
     parsed
 }
 
-/// The container's address on its network (the first one that has an address).
-fn address_of(summary: &ContainerSummary) -> Option<std::net::IpAddr> {
-    let networks = summary.network_settings.as_ref()?.networks.as_ref()?;
-    let mut names: Vec<&String> = networks.keys().collect();
-    names.sort();
-    names
-        .into_iter()
-        .filter_map(|n| networks.get(n)?.ip_address.as_deref())
-        .find_map(|ip| ip.parse().ok())
+/// The container's address on the platform network, where the host-side router reaches it;
+/// none when it is not on that network (or not running).
+fn address_of(summary: &ContainerSummary, network: &str) -> Option<std::net::IpAddr> {
+    summary
+        .network_settings
+        .as_ref()?
+        .networks
+        .as_ref()?
+        .get(network)?
+        .ip_address
+        .as_deref()?
+        .parse()
+        .ok()
 }
 
 /// Engine state to port state. The summary carries no exit code, so an exited
@@ -166,6 +175,6 @@ mod tests {
             labels: Some([(labels::APP.to_owned(), "app".to_owned())].into()),
             ..Default::default()
         };
-        assert_eq!(observed(summary), None);
+        assert_eq!(observed(summary, "deis-apps-x"), None);
     }
 }

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use crate::engine::{Engine, classify, status};
 use crate::observe::{inspect, is_ours, taken};
 use crate::remove::force_remove;
-use crate::{DockerScheduler, config, logs};
+use crate::{DockerScheduler, config, logs, network};
 
 /// Exit code reported for a command killed at its time limit (as coreutils' `timeout`).
 const TIMED_OUT: i64 = 124;
@@ -45,7 +45,8 @@ async fn create(
     let options = CreateContainerOptionsBuilder::new()
         .name(&spec.name)
         .build();
-    let body = config::one_off(&s.settings, spec);
+    let network = network::ensure(s, docker).await?;
+    let body = config::one_off(&s.settings, &network, spec)?;
     let attempt = || {
         s.engine
             .bounded(docker.create_container(Some(options.clone()), body.clone()))

@@ -8,7 +8,9 @@ pub struct DockerSettings {
     /// Engine address such as `unix:///var/run/docker.sock` or `tcp://10.0.0.5:2375`;
     /// `None` follows `DOCKER_HOST` and falls back to the local socket.
     pub host: Option<String>,
-    /// Value of the `deis.controller` label: containers carrying another value are not ours.
+    /// Value of the `deis.controller` label: containers and networks carrying another value
+    /// are not ours. It also names this controller's release images
+    /// (`deis-release/{identity}/{app}:v{N}`) and network (`deis-apps-{identity}`).
     pub identity: String,
     /// How long `start` waits for new containers to be running before it gives up.
     pub start_timeout: Duration,
@@ -18,8 +20,11 @@ pub struct DockerSettings {
     pub connect_timeout: Duration,
     /// Bound on every single engine request.
     pub request_timeout: Duration,
-    /// Network to attach containers to; `None` leaves the engine's default bridge.
-    pub network: Option<String>,
+    /// Subnet of the platform network (e.g. `10.213.0.0/22`) when it is created; `None` lets
+    /// the engine pick one from its address pools.
+    pub network_subnet: Option<String>,
+    /// Most processes (and threads) one container may run.
+    pub pids_limit: i64,
 }
 
 impl Default for DockerSettings {
@@ -31,7 +36,8 @@ impl Default for DockerSettings {
             stop_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             request_timeout: Duration::from_secs(30),
-            network: None,
+            network_subnet: None,
+            pids_limit: 1024,
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::engine::{about, classify, combine, status};
 use crate::observe::{inspect, is_ours, label, taken};
 use crate::remove::{force_remove, force_remove_all};
-use crate::{DockerScheduler, config, labels, logs};
+use crate::{DockerScheduler, config, labels, logs, network};
 
 /// Pause between two inspections of a container that is not confirmed running yet.
 const POLL_INTERVAL: Duration = Duration::from_millis(75);
@@ -60,11 +60,6 @@ pub(crate) async fn start(
     if specs.is_empty() {
         return Ok(());
     }
-    // Refuse what cannot work before touching the engine: nothing to roll back then.
-    let bodies = specs
-        .iter()
-        .map(|spec| config::long_running(&s.settings, spec).map_err(|e| about(&spec.name, e)))
-        .collect::<Result<Vec<_>, _>>()?;
     let mut names = HashSet::new();
     if let Some(twice) = specs.iter().find(|spec| !names.insert(&spec.name)) {
         return Err(SchedulerError::Failed(format!(
@@ -73,6 +68,14 @@ pub(crate) async fn start(
         )));
     }
     let docker = s.engine.docker().await?;
+    let network = network::ensure(s, docker).await?;
+    // Refuse what cannot work before creating anything: nothing to roll back then.
+    let bodies = specs
+        .iter()
+        .map(|spec| {
+            config::long_running(&s.settings, &network, spec).map_err(|e| about(&spec.name, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let abort = AtomicBool::new(false);
     let outcomes = join_all(
         specs
@@ -168,7 +171,7 @@ async fn create(
         if !is_ours(&existing, &s.settings.identity) {
             return Err(taken(&spec.name));
         }
-        if is_running(&existing) && has_labels_of(s, &existing, spec) {
+        if is_running(&existing) && has_labels_of(s, &existing, spec) && is_confined(s, &existing) {
             tracing::debug!(container = %spec.name, "already running; reused");
             return Ok(Created::Reused);
         }
@@ -272,6 +275,15 @@ fn is_running(info: &ContainerInspectResponse) -> bool {
     info.state.as_ref().is_some_and(|state| {
         state.status == Some(ContainerStateStatusEnum::RUNNING) && state.restarting != Some(true)
     })
+}
+
+/// Whether the container is on the platform network (one made before the network existed is
+/// replaced, so that every running container is isolated).
+fn is_confined(s: &DockerScheduler, info: &ContainerInspectResponse) -> bool {
+    info.network_settings
+        .as_ref()
+        .and_then(|n| n.networks.as_ref())
+        .is_some_and(|networks| networks.len() == 1 && networks.contains_key(s.names.network()))
 }
 
 fn has_labels_of(

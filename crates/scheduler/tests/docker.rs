@@ -5,7 +5,7 @@
 //! and see only their own containers; a guard removes those containers and the images a
 //! test tagged, also when the test fails.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::models::RestartPolicyNameEnum;
-use bollard::query_parameters::InspectContainerOptions;
-use deis_domain::{ContainerSpec, ContainerState, RunSpec, Scheduler, SchedulerError};
+use bollard::query_parameters::{InspectContainerOptions, InspectNetworkOptions};
+use deis_domain::{ContainerSpec, ContainerState, RunSpec, Scheduler, SchedulerError, TagKind};
 use deis_scheduler::{DockerScheduler, DockerSettings};
 
 const TEST_IMAGE: &str = "deis/test-app:latest";
@@ -75,10 +75,17 @@ struct TestApp {
     images: Vec<String>,
     /// Containers made behind the scheduler's back, to remove at the end.
     foreign: Vec<String>,
+    /// Networks made behind the scheduler's back, to remove at the end.
+    foreign_networks: Vec<String>,
 }
 
 impl TestApp {
     fn new(prefix: &str) -> Self {
+        Self::with(prefix, DockerSettings::default())
+    }
+
+    /// A test app whose scheduler has these settings (and the test's identity and timeouts).
+    fn with(prefix: &str, settings: DockerSettings) -> Self {
         ensure_test_image();
         let app = unique(prefix);
         let identity = unique("deis-test");
@@ -86,7 +93,7 @@ impl TestApp {
             identity: identity.clone(),
             start_timeout: Duration::from_secs(30),
             stop_timeout: Duration::from_secs(1),
-            ..DockerSettings::default()
+            ..settings
         });
         Self {
             app,
@@ -94,16 +101,33 @@ impl TestApp {
             scheduler,
             images: Vec::new(),
             foreign: Vec::new(),
+            foreign_networks: Vec::new(),
         }
     }
 
-    /// Tags the test image as this app's release `version` and returns the reference.
+    /// Another scheduler with this test's identity and settings, as a replica would have.
+    fn replica(&self) -> DockerScheduler {
+        DockerScheduler::new(DockerSettings {
+            identity: self.identity.clone(),
+            start_timeout: Duration::from_secs(30),
+            stop_timeout: Duration::from_secs(1),
+            ..DockerSettings::default()
+        })
+    }
+
+    /// Publishes the test image as this app's release `version` and returns the reference.
     async fn release(&mut self, version: i64) -> String {
-        let image = format!("{}:v{version}", self.app);
+        let app = self.app.clone();
+        self.release_of(&app, version).await
+    }
+
+    /// Publishes the test image as `app`'s release `version` and returns the reference.
+    async fn release_of(&mut self, app: &str, version: i64) -> String {
         self.scheduler
-            .publish(TEST_IMAGE, &image)
+            .publish(TEST_IMAGE, app, version)
             .await
             .expect("publish the test image");
+        let image = self.scheduler.release_image(app, version);
         self.images.push(image.clone());
         image
     }
@@ -113,27 +137,7 @@ impl TestApp {
     }
 
     fn spec(&self, image: &str, proc_type: &str, num: i64, command: Option<&str>) -> ContainerSpec {
-        let version = 1;
-        let mut env = BTreeMap::from([
-            ("DEIS_APP".to_owned(), self.app.clone()),
-            ("DEIS_RELEASE".to_owned(), format!("v{version}")),
-        ]);
-        if proc_type == "web" {
-            env.insert("PORT".to_owned(), "5000".to_owned());
-        }
-        ContainerSpec {
-            name: self.name(version, proc_type, num),
-            app: self.app.clone(),
-            version,
-            proc_type: proc_type.to_owned(),
-            num,
-            image: image.to_owned(),
-            command: command.map(str::to_owned),
-            env,
-            memory: Some("64M".to_owned()),
-            cpu_shares: Some(256),
-            tags: BTreeMap::new(),
-        }
+        spec_for(&self.app, image, proc_type, num, command)
     }
 
     fn run_spec(&self, image: &str, command: &str, timeout: Duration) -> RunSpec {
@@ -145,6 +149,8 @@ impl TestApp {
             image: image.to_owned(),
             command: command.to_owned(),
             env: BTreeMap::from([("DEIS_APP".to_owned(), self.app.clone())]),
+            memory: None,
+            cpu_shares: None,
             timeout,
         }
     }
@@ -160,14 +166,50 @@ impl TestApp {
     }
 }
 
+/// A container of `app`'s release 1.
+fn spec_for(
+    app: &str,
+    image: &str,
+    proc_type: &str,
+    num: i64,
+    command: Option<&str>,
+) -> ContainerSpec {
+    let version = 1;
+    let mut env = BTreeMap::from([
+        ("DEIS_APP".to_owned(), app.to_owned()),
+        ("DEIS_RELEASE".to_owned(), format!("v{version}")),
+    ]);
+    if proc_type == "web" {
+        env.insert("PORT".to_owned(), "5000".to_owned());
+    }
+    ContainerSpec {
+        name: format!("{app}_v{version}.{proc_type}.{num}"),
+        app: app.to_owned(),
+        version,
+        proc_type: proc_type.to_owned(),
+        num,
+        image: image.to_owned(),
+        command: command.map(str::to_owned),
+        env,
+        memory: Some("64M".to_owned()),
+        cpu_shares: Some(256),
+        tags: BTreeMap::new(),
+    }
+}
+
+/// The output of a docker CLI command, empty when it failed.
+fn docker_out(args: &[&str]) -> String {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let ours = Command::new("docker")
-            .args(["ps", "--all", "--quiet", "--filter"])
-            .arg(format!("label=deis.controller={}", self.identity))
-            .output()
-            .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-            .unwrap_or_default();
+        let label = format!("label=deis.controller={}", self.identity);
+        let ours = docker_out(&["ps", "--all", "--quiet", "--filter", &label]);
         let containers: Vec<&str> = ours
             .split_whitespace()
             .chain(self.foreign.iter().map(String::as_str))
@@ -178,10 +220,25 @@ impl Drop for TestApp {
                 .args(&containers)
                 .output();
         }
-        if !self.images.is_empty() {
+        let reference = format!("reference=deis-release/{}/*", self.identity);
+        let format = "{{.Repository}}:{{.Tag}}";
+        let published = docker_out(&["images", "--filter", &reference, "--format", format]);
+        let images: Vec<&str> = published
+            .split_whitespace()
+            .chain(self.images.iter().map(String::as_str))
+            .collect();
+        if !images.is_empty() {
+            let _ = Command::new("docker").arg("rmi").args(&images).output();
+        }
+        let networks = docker_out(&["network", "ls", "--quiet", "--filter", &label]);
+        let networks: Vec<&str> = networks
+            .split_whitespace()
+            .chain(self.foreign_networks.iter().map(String::as_str))
+            .collect();
+        if !networks.is_empty() {
             let _ = Command::new("docker")
-                .arg("rmi")
-                .args(&self.images)
+                .args(["network", "rm"])
+                .args(&networks)
                 .output();
         }
     }
@@ -218,6 +275,11 @@ fn failed_with(result: Result<impl std::fmt::Debug, SchedulerError>, needle: &st
 async fn publish_tags_the_source_and_refuses_a_missing_one() {
     let mut t = TestApp::new("publish");
     let image = t.release(1).await;
+    assert_eq!(
+        image,
+        format!("deis-release/{}/{}:v1", t.identity, t.app),
+        "release images live in the controller's namespace"
+    );
     let docker = engine().await;
     let tagged = docker.inspect_image(&image).await.expect("tagged image");
     let source = docker
@@ -227,10 +289,7 @@ async fn publish_tags_the_source_and_refuses_a_missing_one() {
     assert_eq!(tagged.id, source.id);
 
     let ghost = unique("ghost");
-    let result = t
-        .scheduler
-        .publish(&format!("{ghost}:v1"), &format!("{}:v2", t.app))
-        .await;
+    let result = t.scheduler.publish(&format!("{ghost}:v1"), &t.app, 2).await;
     failed_with(result, &format!("image {ghost}:v1 not found"));
 }
 
@@ -631,6 +690,8 @@ async fn an_unreachable_engine_is_unavailable_within_seconds() {
             image: TEST_IMAGE.to_owned(),
             command: "true".to_owned(),
             env: BTreeMap::new(),
+            memory: None,
+            cpu_shares: None,
             timeout: Duration::from_secs(5),
         };
         let web = ContainerSpec {
@@ -647,7 +708,12 @@ async fn an_unreachable_engine_is_unavailable_within_seconds() {
             tags: BTreeMap::new(),
         };
         let results = [
-            scheduler.publish(TEST_IMAGE, "nowhere:v1").await.err(),
+            scheduler.publish(TEST_IMAGE, "nowhere", 1).await.err(),
+            scheduler.image(TEST_IMAGE).await.err(),
+            scheduler.release_versions("nowhere").await.err(),
+            scheduler.unpublish("nowhere", &[1]).await.err(),
+            scheduler.published_apps().await.err(),
+            scheduler.forget("nowhere").await.err(),
             scheduler.start(&[web]).await.err(),
             scheduler.list(None).await.err(),
             scheduler
@@ -744,16 +810,7 @@ async fn a_crashed_process_comes_back() {
 async fn a_command_replaces_the_image_entrypoint() {
     let mut t = TestApp::new("entrypoint");
     let image = format!("{}:v1", t.app);
-    let mut build = Command::new("docker")
-        .args(["build", "--quiet", "--tag", &image, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("docker build");
-    let recipe = format!("FROM {TEST_IMAGE}\nENTRYPOINT [\"/bin/false\"]\n");
-    std::io::Write::write_all(&mut build.stdin.take().expect("stdin"), recipe.as_bytes())
-        .expect("write the recipe");
-    assert!(build.wait().expect("docker build").success());
+    build_image(&image, "ENTRYPOINT [\"/bin/false\"]");
     t.images.push(image.clone());
 
     let out = t
@@ -767,4 +824,506 @@ async fn a_command_replaces_the_image_entrypoint() {
         .start(std::slice::from_ref(&worker))
         .await
         .expect("a procfile command runs despite the entrypoint");
+}
+
+// ---- tenants on one engine ------------------------------------------------------------------
+
+/// What the host (where the router runs) gets from `GET /` at `ip:5000`: the body, or why not.
+fn host_get(ip: std::net::IpAddr) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let addr = std::net::SocketAddr::new(ip, 5000);
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(answer)
+}
+
+/// The address the scheduler reports for a running container, waiting until it serves.
+async fn serving_address(s: &DockerScheduler, app: &str) -> std::net::IpAddr {
+    let observed = s.list(Some(app)).await.expect("list");
+    let ip = observed
+        .iter()
+        .find(|o| o.proc_type == "web")
+        .and_then(|o| o.address)
+        .expect("a web container with an address");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match host_get(ip) {
+            Ok(answer) if answer.ends_with("ok\n") => return ip,
+            other => assert!(Instant::now() < deadline, "{ip} never served: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn one_app_cannot_reach_another_while_the_host_reaches_both() {
+    let mut t = TestApp::new("isolated");
+    let neighbour = unique("neighbour");
+    let image = t.release(1).await;
+    let other_image = t.release_of(&neighbour, 1).await;
+    t.scheduler
+        .start(&[
+            t.spec(&image, "web", 1, None),
+            spec_for(&neighbour, &other_image, "web", 1, None),
+        ])
+        .await
+        .expect("start both apps");
+
+    // The host-side router reaches every app at the address the scheduler reports.
+    let own = serving_address(&t.scheduler, &t.app).await;
+    let theirs = serving_address(&t.scheduler, &neighbour).await;
+    assert_ne!(own, theirs);
+
+    // A one-off run of the app reaches neither the other app nor its own web container.
+    let probe = format!(
+        "for ip in {theirs} {own}; do \
+           if wget -q -T 2 -O - http://$ip:5000/ >/dev/null 2>&1; then echo reached $ip; \
+           else echo blocked $ip; fi; \
+         done"
+    );
+    let out = t
+        .scheduler
+        .run(&t.run_spec(&image, &probe, Duration::from_secs(30)))
+        .await
+        .expect("run");
+    assert_eq!(
+        out.output,
+        format!("blocked {theirs}\nblocked {own}\n"),
+        "{out:?}"
+    );
+    // ...and a web container of the neighbour cannot reach this app either.
+    let from_neighbour = Command::new("docker")
+        .args([
+            "exec",
+            &format!("{neighbour}_v1.web.1"),
+            "wget",
+            "-q",
+            "-T",
+            "2",
+        ])
+        .args(["-O", "-", &format!("http://{own}:5000/")])
+        .output()
+        .expect("docker exec");
+    assert!(!from_neighbour.status.success(), "{from_neighbour:?}");
+
+    // Every container sits on the platform network only, and it keeps containers apart.
+    let docker = engine().await;
+    for name in [t.name(1, "web", 1), format!("{neighbour}_v1.web.1")] {
+        let info = docker
+            .inspect_container(&name, None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        let networks = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .expect("networks");
+        let names: Vec<&String> = networks.keys().collect();
+        assert_eq!(names, [t.scheduler.network_name()], "{name}");
+    }
+    let network = docker
+        .inspect_network(t.scheduler.network_name(), None::<InspectNetworkOptions>)
+        .await
+        .expect("the platform network");
+    let options = network.options.unwrap_or_default();
+    assert_eq!(
+        options
+            .get("com.docker.network.bridge.enable_icc")
+            .map(String::as_str),
+        Some("false")
+    );
+    assert_eq!(
+        network.labels.unwrap_or_default().get("deis.controller"),
+        Some(&t.identity)
+    );
+}
+
+#[tokio::test]
+async fn containers_run_confined_and_still_serve() {
+    let mut t = TestApp::with(
+        "confined",
+        DockerSettings {
+            pids_limit: 40,
+            ..DockerSettings::default()
+        },
+    );
+    let image = t.release(1).await;
+    let web = t.spec(&image, "web", 1, None);
+    t.scheduler
+        .start(std::slice::from_ref(&web))
+        .await
+        .expect("start");
+    // busybox httpd starts as root and serves with the small capability set.
+    let address = serving_address(&t.scheduler, &t.app).await;
+    assert!(host_get(address).expect("served").contains(" 200 "));
+
+    let docker = engine().await;
+    let info = docker
+        .inspect_container(&web.name, None::<InspectContainerOptions>)
+        .await
+        .expect("inspect");
+    let host = info.host_config.expect("host config");
+    assert_eq!(
+        host.security_opt,
+        Some(vec!["no-new-privileges".to_owned()])
+    );
+    assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+    let mut kept = host.cap_add.unwrap_or_default();
+    kept.sort();
+    assert_eq!(
+        kept,
+        [
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "FOWNER",
+            "FSETID",
+            "KILL",
+            "NET_BIND_SERVICE",
+            "SETGID",
+            "SETUID"
+        ]
+    );
+    assert_eq!(host.pids_limit, Some(40));
+    assert_eq!(host.privileged, Some(false));
+    assert!(host.binds.unwrap_or_default().is_empty());
+    assert!(host.mounts.unwrap_or_default().is_empty());
+    assert!(
+        info.mounts.unwrap_or_default().is_empty(),
+        "nothing mounted"
+    );
+    assert!(host.port_bindings.unwrap_or_default().is_empty());
+
+    // Inside a one-off run: the same confinement, and the app's limits.
+    let mut run = t.run_spec(
+        &image,
+        "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; \
+         cat /proc/sys/net/ipv6/conf/all/disable_ipv6; \
+         cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; \
+         cat /sys/fs/cgroup/cpu/cpu.shares 2>/dev/null; \
+         cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null; \
+         mknod /tmp/null c 1 3 2>/dev/null && echo mknod allowed || echo mknod refused; \
+         ls /var/run/docker.sock 2>/dev/null || echo no engine socket",
+        Duration::from_secs(30),
+    );
+    run.memory = Some("48M".to_owned());
+    run.cpu_shares = Some(300);
+    let out = t.scheduler.run(&run).await.expect("run");
+    // CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, SETGID, SETUID (bits 0-7 but 2), NET_BIND_SERVICE (10).
+    let expected = format!(
+        "CapEff:\t00000000000004fb\nNoNewPrivs:\t1\n1\n{}\n300\n40\nmknod refused\nno engine socket\n",
+        48 << 20
+    );
+    assert_eq!(out.output, expected, "{out:?}");
+
+    // The pids limit holds: a run cannot start more processes than it allows.
+    let out = t
+        .scheduler
+        .run(&t.run_spec(
+            &image,
+            "i=0; while [ $i -lt 60 ]; do sleep 5 & i=$((i+1)); done 2>&1 | head -1; echo done",
+            Duration::from_secs(30),
+        ))
+        .await
+        .expect("run");
+    assert!(out.output.contains("can't fork"), "{out:?}");
+}
+
+#[tokio::test]
+async fn release_images_never_touch_an_image_the_controller_did_not_make() {
+    let mut t = TestApp::new("namesake");
+    // A user image whose repository is the app's id, with a release-like tag.
+    let namesake = format!("{}:v1", t.app);
+    build_image(&namesake, "LABEL namesake=yes");
+    t.images.push(namesake.clone());
+    let docker = engine().await;
+    let before = docker.inspect_image(&namesake).await.expect("namesake").id;
+
+    let release = t.release(1).await;
+    t.release(2).await;
+    let source = docker.inspect_image(TEST_IMAGE).await.expect("source").id;
+    assert_eq!(
+        docker.inspect_image(&release).await.expect("release").id,
+        source
+    );
+    assert_eq!(
+        docker.inspect_image(&namesake).await.expect("namesake").id,
+        before
+    );
+
+    assert_eq!(
+        t.scheduler
+            .release_versions(&t.app)
+            .await
+            .expect("versions"),
+        [1, 2]
+    );
+    assert!(
+        t.scheduler
+            .published_apps()
+            .await
+            .expect("apps")
+            .contains(&t.app)
+    );
+    let info = t
+        .scheduler
+        .image(&release)
+        .await
+        .expect("inspect")
+        .expect("present");
+    assert_eq!(Some(info.id.clone()), source);
+    assert!(info.tags.contains(&TEST_IMAGE.to_owned()), "{info:?}");
+    assert_eq!(
+        t.scheduler.tag_kind(&release),
+        TagKind::Release {
+            app: t.app.clone(),
+            version: 1
+        }
+    );
+    assert_eq!(t.scheduler.tag_kind(&namesake), TagKind::Ordinary);
+    // By a short id too; and a name the engine does not have is none.
+    let short = &info.id.trim_start_matches("sha256:")[..12];
+    assert_eq!(
+        t.scheduler
+            .image(short)
+            .await
+            .expect("inspect")
+            .map(|i| i.id),
+        Some(info.id.clone())
+    );
+    assert_eq!(
+        t.scheduler
+            .image(&format!("{}:nope", unique("ghost")))
+            .await
+            .expect("inspect"),
+        None
+    );
+
+    t.scheduler
+        .unpublish(&t.app, &[1])
+        .await
+        .expect("unpublish");
+    assert_eq!(
+        t.scheduler
+            .release_versions(&t.app)
+            .await
+            .expect("versions"),
+        [2]
+    );
+    t.scheduler.forget(&t.app).await.expect("forget");
+    assert!(
+        t.scheduler
+            .release_versions(&t.app)
+            .await
+            .expect("versions")
+            .is_empty()
+    );
+    assert!(
+        !t.scheduler
+            .published_apps()
+            .await
+            .expect("apps")
+            .contains(&t.app)
+    );
+    // The namesake and the source are untouched.
+    assert_eq!(
+        docker.inspect_image(&namesake).await.expect("namesake").id,
+        before
+    );
+    assert_eq!(
+        docker.inspect_image(TEST_IMAGE).await.expect("source").id,
+        source
+    );
+}
+
+#[tokio::test]
+async fn a_release_image_a_container_still_runs_is_kept() {
+    let mut t = TestApp::new("inuse");
+    // An image known only by its release tag, as after its source tag went away.
+    let source = format!("{}-source:latest", t.app);
+    build_image(&source, &format!("LABEL unique={}", t.app));
+    t.images.push(source.clone());
+    t.scheduler
+        .publish(&source, &t.app, 1)
+        .await
+        .expect("publish");
+    let release = t.scheduler.release_image(&t.app, 1);
+    t.images.push(release.clone());
+    let removed = Command::new("docker")
+        .args(["rmi", &source])
+        .output()
+        .expect("docker rmi");
+    assert!(removed.status.success(), "{removed:?}");
+
+    let worker = t.spec(&release, "worker", 1, Some("exec sleep 1000"));
+    t.scheduler
+        .start(std::slice::from_ref(&worker))
+        .await
+        .expect("start");
+    t.scheduler
+        .forget(&t.app)
+        .await
+        .expect("forget keeps what runs");
+    assert_eq!(
+        t.scheduler
+            .release_versions(&t.app)
+            .await
+            .expect("versions"),
+        [1],
+        "the engine refused and nothing was forced"
+    );
+    t.scheduler
+        .remove(std::slice::from_ref(&worker.name))
+        .await
+        .expect("remove");
+    t.scheduler.forget(&t.app).await.expect("forget");
+    assert!(
+        t.scheduler
+            .release_versions(&t.app)
+            .await
+            .expect("versions")
+            .is_empty()
+    );
+    assert!(engine().await.inspect_image(&release).await.is_err());
+}
+
+#[tokio::test]
+async fn racing_replicas_share_the_platform_network_and_it_is_made_again_when_gone() {
+    let mut t = TestApp::new("racing");
+    let image = t.release(1).await;
+    let replicas: Vec<DockerScheduler> = (0..4).map(|_| t.replica()).collect();
+    let specs: Vec<ContainerSpec> = (1..=4).map(|n| t.spec(&image, "web", n, None)).collect();
+    let results = futures_util::future::join_all(
+        replicas
+            .iter()
+            .zip(&specs)
+            .map(|(replica, spec)| replica.start(std::slice::from_ref(spec))),
+    )
+    .await;
+    for result in results {
+        result.expect("every racing replica starts its container");
+    }
+    // Each joined a network of ours, and a fresh caller joins the one the others agreed on.
+    let label = format!("label=deis.controller={}", t.identity);
+    let ours = docker_out(&["network", "ls", "--quiet", "--no-trunc", "--filter", &label]);
+    let docker = engine().await;
+    let mut joined = BTreeSet::new();
+    for spec in &specs {
+        let info = docker
+            .inspect_container(&spec.name, None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        let networks = info
+            .network_settings
+            .and_then(|n| n.networks)
+            .expect("networks");
+        let endpoint = &networks[t.scheduler.network_name()];
+        let id = endpoint.network_id.clone().expect("network id");
+        assert!(ours.contains(&id), "{id} not in {ours}");
+        joined.insert(id);
+    }
+    eprintln!(
+        "4 racing replicas made {} network(s) and joined {}",
+        ours.split_whitespace().count(),
+        joined.len()
+    );
+    let names: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    t.scheduler.remove(&names).await.expect("remove");
+
+    // Removed by hand while nothing uses them: made again on the next start.
+    for id in ours.split_whitespace() {
+        let gone = Command::new("docker")
+            .args(["network", "rm", id])
+            .output()
+            .expect("docker network rm");
+        assert!(gone.status.success(), "{gone:?}");
+    }
+    t.scheduler.start(&specs[..1]).await.expect("start again");
+    assert_eq!(
+        t.states().await.values().collect::<Vec<_>>(),
+        [&ContainerState::Up]
+    );
+}
+
+#[tokio::test]
+async fn a_network_of_our_name_that_is_not_ours_is_never_used() {
+    let mut t = TestApp::new("squatted");
+    let image = t.release(1).await;
+    let name = t.scheduler.network_name().to_owned();
+    let made = Command::new("docker")
+        .args(["network", "create", &name])
+        .output()
+        .expect("docker network create");
+    assert!(made.status.success(), "{made:?}");
+    t.foreign_networks.push(name.clone());
+    failed_with(
+        t.scheduler.start(&[t.spec(&image, "web", 1, None)]).await,
+        "is not this controller's",
+    );
+    failed_with(
+        t.scheduler
+            .run(&t.run_spec(&image, "true", Duration::from_secs(5)))
+            .await,
+        "is not this controller's",
+    );
+    assert_eq!(t.states().await, BTreeMap::new());
+    assert!(
+        docker_out(&["network", "inspect", &name]).contains(&name),
+        "the stranger's network is left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_running_container_outside_the_platform_network_is_replaced() {
+    let mut t = TestApp::new("upgrade");
+    let image = t.release(1).await;
+    let web = t.spec(&image, "web", 1, None);
+    // As a controller before the platform network would have left it: ours, on the default bridge.
+    let labels = [
+        format!("deis.controller={}", t.identity),
+        format!("deis.app={}", t.app),
+        "deis.release=1".to_owned(),
+        "deis.type=web".to_owned(),
+        "deis.num=1".to_owned(),
+    ];
+    let mut args = vec!["run", "-d", "--name", &web.name];
+    for label in &labels {
+        args.extend(["--label", label]);
+    }
+    args.push(&image);
+    let made = Command::new("docker")
+        .args(&args)
+        .output()
+        .expect("docker run");
+    assert!(made.status.success(), "{made:?}");
+    let docker = engine().await;
+    let before = container_id(&docker, &web.name).await;
+    t.scheduler
+        .start(std::slice::from_ref(&web))
+        .await
+        .expect("start");
+    assert_ne!(container_id(&docker, &web.name).await, before, "replaced");
+    serving_address(&t.scheduler, &t.app).await;
+}
+
+/// Builds a one-line variant of the test image as `tag`.
+fn build_image(tag: &str, line: &str) {
+    let mut build = Command::new("docker")
+        .args(["build", "--quiet", "--tag", tag, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("docker build");
+    let recipe = format!("FROM {TEST_IMAGE}\n{line}\n");
+    std::io::Write::write_all(&mut build.stdin.take().expect("stdin"), recipe.as_bytes())
+        .expect("write the recipe");
+    assert!(build.wait().expect("docker build").success());
 }

@@ -1,7 +1,7 @@
 //! Test support, never linked into the binary: in-memory [`Scheduler`] and [`Routing`]
 //! doubles with injectable failures, and the real API server on port 0 over a real database.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -10,12 +10,20 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deis_api::{ApiSettings, ApiState, Registration};
 use deis_domain::{
-    AppRoutes, ContainerSpec, ContainerState, Endpoint, LogLine, Observed, Platform,
+    AppRoutes, ContainerSpec, ContainerState, Endpoint, ImageInfo, LogLine, Observed, Platform,
     PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, SealingKey, Store,
-    TlsCertificate, Unhealthy,
+    TagKind, TlsCertificate, Unhealthy,
 };
 
-/// What the fake engine holds: running containers by name, and published images.
+/// The release namespace of the fake engine: `deis-release/test/{app}:v{N}`.
+pub const RELEASES: &str = "deis-release/test/";
+/// Where every controller's release images live, this one's and others'.
+const NAMESPACE: &str = "deis-release/";
+
+/// What the fake engine holds: running containers by name, images, and one-off runs.
+///
+/// Images: a name never seen before (outside the release namespace) exists, as an image of
+/// its own, unless it is listed in `missing`; release names exist once published.
 #[derive(Debug, Default)]
 pub struct Engine {
     /// Running containers by name.
@@ -24,10 +32,81 @@ pub struct Engine {
     pub addresses: BTreeMap<String, IpAddr>,
     /// Addresses handed out so far.
     handed_out: u32,
-    /// Image tags published: target -> source.
+    /// Image tags and the id of the image each names.
     pub images: BTreeMap<String, String>,
+    /// Ids of every image, tagged or not.
+    pub ids: BTreeSet<String>,
+    /// Names the engine does not have.
+    pub missing: BTreeSet<String>,
     /// One-off commands that ran.
     pub runs: Vec<RunSpec>,
+}
+
+impl Engine {
+    /// The id of the image `reference` (a tag or a whole or short id) names, making an image
+    /// for a name never seen before.
+    fn resolve(&mut self, reference: &str) -> Option<String> {
+        if self.missing.contains(reference) {
+            return None;
+        }
+        if let Some(id) = self.images.get(reference) {
+            return Some(id.clone());
+        }
+        let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+        if hex.len() >= 12 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut matching = self
+                .ids
+                .iter()
+                .filter(|id| id.trim_start_matches("sha256:").starts_with(hex));
+            if let (Some(id), None) = (matching.next(), matching.next()) {
+                return Some(id.clone());
+            }
+            if reference.starts_with("sha256:") {
+                return None;
+            }
+        }
+        if reference.starts_with(NAMESPACE) {
+            return None;
+        }
+        let id = format!("sha256:{:064x}", self.ids.len() + 1);
+        self.ids.insert(id.clone());
+        self.images.insert(reference.to_owned(), id.clone());
+        Some(id)
+    }
+
+    fn tags_of(&self, id: &str) -> Vec<String> {
+        self.images
+            .iter()
+            .filter(|(_, of)| *of == id)
+            .map(|(tag, _)| tag.clone())
+            .collect()
+    }
+
+    /// This fake's release tags: (app, version, tag).
+    fn releases(&self) -> Vec<(String, i64, String)> {
+        self.images
+            .keys()
+            .filter_map(|tag| match parse_release(tag) {
+                TagKind::Release { app, version } => Some((app, version, tag.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn parse_release(tag: &str) -> TagKind {
+    let Some(rest) = tag.strip_prefix(NAMESPACE) else {
+        return TagKind::Ordinary;
+    };
+    rest.strip_prefix("test/")
+        .and_then(|named| named.split_once(":v"))
+        .and_then(|(app, version)| {
+            Some(TagKind::Release {
+                app: app.to_owned(),
+                version: version.parse().ok()?,
+            })
+        })
+        .unwrap_or(TagKind::Reserved)
 }
 
 /// Records what would have run and fails on demand; never talks to Docker.
@@ -59,6 +138,32 @@ impl FakeScheduler {
         self.engine().containers.keys().cloned().collect()
     }
 
+    /// The id of the image `reference` names (making one for a name never seen before).
+    pub fn id_of(&self, reference: &str) -> Option<String> {
+        self.engine().resolve(reference)
+    }
+
+    /// Removes the tag from its image, which stays (reachable by id); the name is missing
+    /// from now on.
+    pub fn untag(&self, tag: &str) {
+        let mut engine = self.engine();
+        engine.images.remove(tag);
+        engine.missing.insert(tag.to_owned());
+    }
+
+    /// The release versions of `app` that have an image, ascending.
+    pub fn release_tags(&self, app: &str) -> Vec<i64> {
+        let mut versions: Vec<i64> = self
+            .engine()
+            .releases()
+            .into_iter()
+            .filter(|(of, _, _)| of == app)
+            .map(|(_, version, _)| version)
+            .collect();
+        versions.sort_unstable();
+        versions
+    }
+
     fn reachable(&self) -> Result<(), SchedulerError> {
         if self.unreachable.load(Ordering::SeqCst) {
             Err(SchedulerError::Unavailable(
@@ -72,11 +177,72 @@ impl FakeScheduler {
 
 #[async_trait]
 impl Scheduler for FakeScheduler {
-    async fn publish(&self, source: &str, target: &str) -> Result<(), SchedulerError> {
+    fn release_image(&self, app: &str, version: i64) -> String {
+        format!("{RELEASES}{app}:v{version}")
+    }
+
+    fn tag_kind(&self, tag: &str) -> TagKind {
+        parse_release(tag)
+    }
+
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, SchedulerError> {
         self.reachable()?;
-        self.engine()
-            .images
-            .insert(target.to_owned(), source.to_owned());
+        let mut engine = self.engine();
+        Ok(engine.resolve(reference).map(|id| ImageInfo {
+            tags: engine.tags_of(&id),
+            id,
+        }))
+    }
+
+    async fn publish(&self, source: &str, app: &str, version: i64) -> Result<(), SchedulerError> {
+        self.reachable()?;
+        let mut engine = self.engine();
+        let id = engine
+            .resolve(source)
+            .ok_or_else(|| SchedulerError::Failed(format!("image {source} not found")))?;
+        engine.images.insert(self.release_image(app, version), id);
+        Ok(())
+    }
+
+    async fn release_versions(&self, app: &str) -> Result<Vec<i64>, SchedulerError> {
+        self.reachable()?;
+        Ok(self.release_tags(app))
+    }
+
+    async fn unpublish(&self, app: &str, versions: &[i64]) -> Result<(), SchedulerError> {
+        self.reachable()?;
+        let mut engine = self.engine();
+        for version in versions {
+            engine.images.remove(&self.release_image(app, *version));
+        }
+        Ok(())
+    }
+
+    async fn published_apps(&self) -> Result<Vec<String>, SchedulerError> {
+        self.reachable()?;
+        let mut apps: Vec<String> = self
+            .engine()
+            .releases()
+            .into_iter()
+            .map(|(app, _, _)| app)
+            .collect();
+        apps.sort();
+        apps.dedup();
+        Ok(apps)
+    }
+
+    async fn forget(&self, app: &str) -> Result<(), SchedulerError> {
+        self.reachable()?;
+        let mut engine = self.engine();
+        let doomed: Vec<String> = engine
+            .releases()
+            .into_iter()
+            .filter(|(of, _, _)| of == app)
+            .map(|(_, _, tag)| tag)
+            .collect();
+        for tag in doomed {
+            engine.images.remove(&tag);
+        }
         Ok(())
     }
 

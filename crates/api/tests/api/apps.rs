@@ -372,6 +372,13 @@ async fn run_answers_exit_code_and_output_and_keeps_a_run_record() {
     let w = world().await;
     w.deploy(&w.owner, "demo", "deis/example:latest").await;
     w.set(&w.owner, "demo", json!({"FOO": "bar"})).await;
+    w.post(
+        "/v1/apps/demo/config",
+        &w.owner,
+        json!({"memory": {"web": "64M", "worker": "96M"}, "cpu": {"web": 128}}),
+    )
+    .await
+    .expect(201);
     let res = w
         .post(
             "/v1/apps/demo/run",
@@ -387,9 +394,12 @@ async fn run_answers_exit_code_and_output_and_keeps_a_run_record() {
         let engine = w.app.scheduler.engine();
         assert_eq!(engine.runs.len(), 1);
         let run = &engine.runs[0];
-        assert_eq!(run.name, "demo_v3.run.1");
-        assert_eq!(run.image, "demo:v3");
+        assert_eq!(run.name, "demo_v4.run.1");
+        assert_eq!(run.image, format!("{RELEASES}demo:v4"));
         assert_eq!(run.env.get("FOO").map(String::as_str), Some("bar"));
+        // A run is bounded like the app: its largest limits, as no `run` type sets any.
+        assert_eq!(run.memory.as_deref(), Some("96M"));
+        assert_eq!(run.cpu_shares, Some(128));
     }
     w.post("/v1/apps/demo/run", &w.admin, json!({"command": "true"}))
         .await
@@ -401,13 +411,13 @@ async fn run_answers_exit_code_and_output_and_keeps_a_run_record() {
     let runs = results(&runs);
     assert_eq!(pluck(&runs, "num"), vec![json!(1), json!(2)]);
     assert_eq!(runs[0]["type"], "run");
-    assert_eq!(runs[0]["release"], "v3");
+    assert_eq!(runs[0]["release"], "v4");
     assert_eq!(
         w.ps("demo").await,
-        vec!["web.1@v3 up"],
+        vec!["web.1@v4 up"],
         "runs are not listed"
     );
-    assert_eq!(w.releases("demo").await.len(), 3, "run creates no release");
+    assert_eq!(w.releases("demo").await.len(), 4, "run creates no release");
 
     w.post("/v1/apps/demo/run", &w.other, json!({"command": "ls"}))
         .await

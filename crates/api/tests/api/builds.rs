@@ -59,9 +59,11 @@ async fn a_first_build_creates_a_release_and_scales_web_to_one() {
     {
         let engine = w.app.scheduler.engine();
         assert_eq!(
-            engine.images.get("demo:v2").map(String::as_str),
-            Some("deis/example:latest")
+            engine.images.get(&format!("{RELEASES}demo:v2")),
+            engine.images.get("deis/example:latest"),
+            "the release image is the build's image"
         );
+        assert!(engine.images.contains_key("deis/example:latest"));
         let spec = engine.containers.get("demo_v2.web.1").expect("web.1 runs");
         assert_eq!(spec.command.as_deref(), Some("httpd -f"));
     }
@@ -318,4 +320,157 @@ async fn builds_need_visibility_and_other_methods_are_405() {
     assert_eq!(res.header("X-Deis-Release").as_deref(), Some("2"));
     let v: Value = w.releases("demo").await[0].clone();
     assert_eq!(v["owner"], "admin");
+}
+
+// ---- images between tenants ------------------------------------------------------------------
+
+/// Builds `image` into `app` as `token` and answers the reply.
+async fn build(w: &World, token: &str, app: &str, image: &str) -> Reply {
+    w.post(
+        &format!("/v1/apps/{app}/builds"),
+        token,
+        json!({ "image": image }),
+    )
+    .await
+}
+
+/// Asserts a refusal with this status whose `detail` mentions `needle`, and that `app` still
+/// has `releases` releases and no build.
+async fn refused(w: &World, reply: Reply, status: u16, needle: &str, app: &str, releases: usize) {
+    assert_eq!(reply.status, status, "{}", reply.text);
+    let detail = reply.json()["detail"].as_str().map(str::to_owned);
+    assert!(
+        detail.as_deref().is_some_and(|d| d.contains(needle)),
+        "{needle:?} not in {}",
+        reply.text
+    );
+    assert_eq!(w.releases_as(&w.admin, app).await.len(), releases);
+    let builds = w
+        .get(&format!("/v1/apps/{app}/builds"), &w.admin)
+        .await
+        .expect(200);
+    assert_eq!(builds["count"], 0, "nothing recorded: {builds}");
+}
+
+#[tokio::test]
+async fn a_build_may_not_borrow_another_tenants_release_by_tag_or_id() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "secret:1").await;
+    let release = format!("{RELEASES}demo:v2");
+    let id = w.app.scheduler.id_of(&release).expect("published");
+    w.create_app(&w.other, "mine").await;
+
+    // By tag, even while the image also has an ordinary tag: refused for whom cannot see demo.
+    for named in [release.clone(), format!("docker.io/{release}")] {
+        let reply = build(&w, &w.other, "mine", &named).await;
+        refused(
+            &w,
+            reply,
+            403,
+            "a release of an app you cannot access",
+            "mine",
+            1,
+        )
+        .await;
+    }
+    // Another controller's namespace is never anyone's to build from.
+    let reply = build(&w, &w.other, "mine", "deis-release/elsewhere/demo:v2").await;
+    refused(&w, reply, 403, "cannot access", "mine", 1).await;
+
+    // Once the release is all that names the image: refused by id and by short id.
+    w.app.scheduler.untag("secret:1");
+    let short = id.trim_start_matches("sha256:")[..12].to_owned();
+    for named in [&id, &short] {
+        let reply = build(&w, &w.other, "mine", named).await;
+        refused(
+            &w,
+            reply,
+            403,
+            "only known as releases of apps you cannot access",
+            "mine",
+            1,
+        )
+        .await;
+    }
+    // An image without any tag is refused too: it may be an earlier release of anyone.
+    let untagged = format!("sha256:{}", "e".repeat(64));
+    w.app.scheduler.engine().ids.insert(untagged.clone());
+    let reply = build(&w, &w.other, "mine", &untagged).await;
+    refused(&w, reply, 403, "it has no tag", "mine", 1).await;
+
+    // Who can see demo may: its collaborator into demo, its owner into another app, an admin.
+    assert_eq!(
+        build(&w, &w.collab, "demo", &release).await.expect(201)["image"],
+        json!(release)
+    );
+    w.create_app(&w.owner, "staging").await;
+    build(&w, &w.owner, "staging", &id).await.expect(201);
+    build(&w, &w.admin, "mine", &short).await.expect(201);
+
+    // By id while an ordinary tag names it again: anyone could name that tag anyway.
+    {
+        let mut engine = w.app.scheduler.engine();
+        engine.missing.remove("secret:1");
+        engine.images.insert("secret:1".into(), id.clone());
+    }
+    w.create_app(&w.other, "copy").await;
+    build(&w, &w.other, "copy", &id).await.expect(201);
+}
+
+#[tokio::test]
+async fn a_missing_image_is_a_bad_request_and_an_unreachable_engine_unavailable() {
+    let w = world().await;
+    w.app.scheduler.engine().missing.insert("ghost:1".into());
+    let reply = build(&w, &w.owner, "demo", "ghost:1").await;
+    assert_eq!(
+        reply.json(),
+        json!({"detail": "The docker engine has no image ghost:1: build or load it there first"})
+    );
+    refused(&w, reply, 400, "no image ghost:1", "demo", 1).await;
+    // A release tag that was never published is missing as well (demo is the owner's).
+    let reply = build(&w, &w.owner, "demo", &format!("{RELEASES}demo:v9")).await;
+    refused(&w, reply, 400, "has no image", "demo", 1).await;
+
+    w.app
+        .scheduler
+        .unreachable
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let reply = build(&w, &w.owner, "demo", "img:1").await;
+    refused(&w, reply, 503, "unreachable", "demo", 1).await;
+}
+
+#[tokio::test]
+async fn image_references_follow_the_grammar() {
+    let w = world().await;
+    for image in [
+        "--privileged",
+        " ",
+        "UPPER:tag",
+        "Upper/lower:tag",
+        "lower/Upper",
+        "img:",
+        "a b",
+        "img@sha256:1234",
+        "img:tag:more",
+    ] {
+        let reply = build(&w, &w.owner, "demo", image).await;
+        assert_eq!(reply.status, 400, "{image:?}: {}", reply.text);
+        let messages = reply.json()["image"].clone();
+        assert!(
+            messages[0]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Invalid image reference")),
+            "{image:?}: {}",
+            reply.text
+        );
+    }
+    assert_eq!(w.releases("demo").await.len(), 1);
+    for image in [
+        "busybox",
+        "registry.example.com:5000/team/app:1.0",
+        "deis/example@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
+        let reply = build(&w, &w.owner, "demo", image).await;
+        assert_eq!(reply.status, 201, "{image:?}: {}", reply.text);
+    }
 }

@@ -359,11 +359,13 @@ async fn config_reaches_the_containers_as_environment() {
     assert_eq!(spec.memory.as_deref(), Some("256M"));
     assert_eq!(spec.cpu_shares, Some(512));
     assert_eq!(spec.tags.get("zone").map(String::as_str), Some("a"));
-    assert_eq!(spec.image, "demo:v3");
+    assert_eq!(spec.image, format!("{RELEASES}demo:v3"));
     assert_eq!(
-        engine.images.get("demo:v3").map(String::as_str),
-        Some("deis/example:latest")
+        engine.images.get(&spec.image),
+        engine.images.get("deis/example:latest"),
+        "a config change keeps the image"
     );
+    assert!(engine.images.contains_key("deis/example:latest"));
 }
 
 #[tokio::test]

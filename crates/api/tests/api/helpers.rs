@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use deis_domain::PlatformSettings;
+pub use deis_testkit::RELEASES;
 use deis_testkit::{BUILDER_KEY, TestApp, api_settings, spawn_app, spawn_app_configured};
 use reqwest::Method;
 use reqwest::header::HeaderMap;

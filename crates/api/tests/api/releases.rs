@@ -180,13 +180,8 @@ async fn rollback_deploys_the_build_and_config_of_the_target() {
     assert_eq!(w.ps("demo").await, vec!["web.1@v5 up"]);
     assert_eq!(w.engine(), vec!["demo_v5.web.1"]);
     assert_eq!(
-        w.app
-            .scheduler
-            .engine()
-            .images
-            .get("demo:v5")
-            .map(String::as_str),
-        Some("img:1")
+        w.app.scheduler.id_of(&format!("{RELEASES}demo:v5")),
+        w.app.scheduler.id_of("img:1")
     );
 
     w.post(
@@ -201,13 +196,8 @@ async fn rollback_deploys_the_build_and_config_of_the_target() {
         "admin rolled back to v4"
     );
     assert_eq!(
-        w.app
-            .scheduler
-            .engine()
-            .images
-            .get("demo:v6")
-            .map(String::as_str),
-        Some("img:2")
+        w.app.scheduler.id_of(&format!("{RELEASES}demo:v6")),
+        w.app.scheduler.id_of("img:2")
     );
     // Rolling back to the current version is allowed.
     w.post(
@@ -261,4 +251,132 @@ async fn rollback_needs_visibility() {
         .await
         .is(405, json!({"detail": "Method 'GET' not allowed."}));
     assert_eq!(w.releases("demo").await.len(), 2);
+}
+
+// ---- release images ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn old_release_images_are_pruned_and_destroy_removes_the_rest() {
+    let w = world().await;
+    w.create_app(&w.owner, "neighbour").await;
+    w.deploy(&w.owner, "neighbour", "img:n").await;
+    for n in 1..=8 {
+        w.deploy(&w.owner, "demo", &format!("img:{n}")).await;
+    }
+    // v2..v9 were published; the last five (the default `keep_releases`) stay.
+    assert_eq!(w.app.scheduler.release_tags("demo"), vec![5, 6, 7, 8, 9]);
+    assert_eq!(w.app.scheduler.release_tags("neighbour"), vec![2]);
+    // The images the builds named are no release images: never touched.
+    for n in 1..=8 {
+        assert!(
+            w.app
+                .scheduler
+                .engine()
+                .images
+                .contains_key(&format!("img:{n}"))
+        );
+    }
+    // A config change publishes v10 from v9's release image and prunes v5.
+    w.set(&w.owner, "demo", json!({"A": "1"})).await;
+    assert_eq!(w.app.scheduler.release_tags("demo"), vec![6, 7, 8, 9, 10]);
+
+    w.delete("/v1/apps/demo", &w.owner).await.empty(204);
+    assert!(w.app.scheduler.release_tags("demo").is_empty());
+    assert_eq!(w.app.scheduler.release_tags("neighbour"), vec![2]);
+    assert!(w.app.scheduler.engine().images.contains_key("img:8"));
+
+    // Cancelling an account removes the release images of every app it owned.
+    send(w.req(Method::DELETE, "/v1/auth/cancel", &w.owner))
+        .await
+        .empty(204);
+    assert!(w.app.scheduler.release_tags("neighbour").is_empty());
+}
+
+#[tokio::test]
+async fn a_rollback_reuses_the_release_image_or_its_source_or_says_neither_is_left() {
+    let w = world().await;
+    for n in 1..=7 {
+        w.deploy(&w.owner, "demo", &format!("img:{n}")).await;
+    }
+    // v2 (img:1) and v3 (img:2) lost their release images; v8 is the latest.
+    assert_eq!(w.app.scheduler.release_tags("demo"), vec![4, 5, 6, 7, 8]);
+
+    // A kept release is deployed from its own release image: the very image v5 ran, even if
+    // the name it was built from now names another image.
+    let v5 = w.app.scheduler.id_of(&format!("{RELEASES}demo:v5"));
+    w.app.scheduler.untag("img:4");
+    w.app.scheduler.engine().missing.remove("img:4");
+    assert_ne!(
+        w.app.scheduler.id_of("img:4"),
+        v5,
+        "img:4 names a new image"
+    );
+    w.post(
+        "/v1/apps/demo/releases/rollback",
+        &w.owner,
+        json!({"version": 5}),
+    )
+    .await
+    .is(201, json!({"version": 9}));
+    assert_eq!(w.app.scheduler.id_of(&format!("{RELEASES}demo:v9")), v5);
+
+    // A pruned release whose source image is still there is tagged from it again.
+    w.post(
+        "/v1/apps/demo/releases/rollback",
+        &w.owner,
+        json!({"version": 3}),
+    )
+    .await
+    .is(201, json!({"version": 10}));
+    assert_eq!(
+        w.app.scheduler.id_of(&format!("{RELEASES}demo:v10")),
+        w.app.scheduler.id_of("img:2")
+    );
+    assert_eq!(w.ps("demo").await, vec!["web.1@v10 up"]);
+
+    // Neither left: a clear 400 and nothing recorded.
+    w.app.scheduler.untag("img:1");
+    let reply = w
+        .post(
+            "/v1/apps/demo/releases/rollback",
+            &w.owner,
+            json!({"version": 2}),
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    let detail = reply.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.contains("The image of v2 is no longer on the docker engine")
+            && detail.contains("only the last 5 releases")
+            && detail.contains("img:1"),
+        "{detail}"
+    );
+    assert_eq!(w.releases("demo").await[0]["version"], 10);
+    assert_eq!(w.ps("demo").await, vec!["web.1@v10 up"]);
+}
+
+#[tokio::test]
+async fn reconcile_removes_release_images_of_apps_that_no_longer_exist() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    let scheduler: std::sync::Arc<dyn deis_domain::Scheduler> = w.app.scheduler.clone();
+    // Left behind by a controller that died between deleting an app and removing its images.
+    scheduler
+        .publish("img:1", "gone", 3)
+        .await
+        .expect("publish");
+    assert_eq!(w.app.scheduler.release_tags("gone"), vec![3]);
+    let platform = deis_domain::Platform::new(
+        w.app.store.clone(),
+        scheduler,
+        w.app.routing.clone(),
+        deis_domain::PlatformSettings::default(),
+    );
+    platform.reconcile().await.expect("reconcile");
+    assert!(w.app.scheduler.release_tags("gone").is_empty());
+    assert_eq!(w.app.scheduler.release_tags("demo"), vec![2]);
+    assert!(w.app.scheduler.engine().images.contains_key("img:1"));
 }

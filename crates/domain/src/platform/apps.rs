@@ -137,7 +137,8 @@ impl Platform {
             .await?)
     }
 
-    /// Best effort: removes the named containers and whatever else the engine holds for the app.
+    /// Best effort: removes the named containers and whatever else the engine holds for the app
+    /// (other containers of it, its release images).
     /// What fails here is an orphan that reconciliation removes later.
     pub(super) async fn remove_everything_of(&self, app: &str, mut names: Vec<String>) {
         self.routing.remove_app(app).await;
@@ -151,6 +152,9 @@ impl Platform {
             && let Err(e) = self.scheduler.remove(&names).await
         {
             tracing::warn!(app, error = %e, "containers of a deleted app left for reconciliation");
+        }
+        if let Err(e) = self.scheduler.forget(app).await {
+            tracing::warn!(app, error = %e, "release images of a deleted app left for reconciliation");
         }
     }
 }

@@ -46,7 +46,10 @@ impl BuildInput {
                 Some(_) => Err("Not a valid string.".into()),
             }
         };
-        let image = errors.check("image", text("image", 256, true));
+        let image = errors.check(
+            "image",
+            text("image", 256, true).and_then(|i| images::image_reference(&i).map(|_| i)),
+        );
         let sha = errors.check("sha", text("sha", 40, false));
         let procfile = match body.get("procfile") {
             None | Some(Value::Null) => Some(JsonMap::new()),
@@ -155,6 +158,10 @@ impl Platform {
             Some(b) => Some(self.store.build(&app.id, b).await?),
             None => None,
         };
+        let build = match build {
+            Some(b) => Some(self.reuse_build(user, &app.id, latest.version, b).await?),
+            None => None,
+        };
         let summary = release::summary(&SummaryInput {
             version: latest.version + 1,
             user: &user.username,
@@ -187,6 +194,7 @@ impl Platform {
         input: BuildInput,
     ) -> Result<(Build, Release), Error> {
         let app = self.visible_app(user, id).await?;
+        self.check_image(user, &input.image).await?;
         let _lock = self.store.lock_app(&app.id).await?;
         let app = self.store.app(&app.id).await?;
         self.check_first_deploy(user, &app, &input.procfile).await?;
@@ -253,6 +261,10 @@ impl Platform {
             Some(b) => Some(self.store.build(&app.id, b).await?),
             None => None,
         };
+        let build = match build {
+            Some(b) => Some(self.reuse_build(user, &app.id, target, b).await?),
+            None => None,
+        };
         let summary = format!("{} rolled back to v{target}", user.username);
         let target = Target {
             config: &config,
@@ -305,6 +317,7 @@ impl Platform {
         let release = self
             .carry_out(app, deploy, build, config, old_config.as_ref())
             .await?;
+        self.prune_images(&app.id, release.version).await;
         Ok((release, step))
     }
 
@@ -387,8 +400,8 @@ impl Platform {
         }
         let version = step.release.version;
         if let Some(build) = build {
-            let target = format!("{}:v{version}", app.id);
-            if let Err(e) = self.scheduler.publish(&build.image, &target).await {
+            let target = self.scheduler.release_image(&app.id, version);
+            if let Err(e) = self.scheduler.publish(&build.image, &app.id, version).await {
                 self.withdraw(step).await;
                 return Err(unavailable(&format!("could not publish {target}"), &e));
             }
@@ -483,7 +496,7 @@ impl Platform {
             version: c.release,
             proc_type: c.proc_type.clone(),
             num: c.num,
-            image: format!("{}:v{}", c.app, c.release),
+            image: self.scheduler.release_image(&c.app, c.release),
             command: release::command_for(build, &c.proc_type),
             env,
             memory: pick(&config.memory),

@@ -37,6 +37,7 @@ mod containers;
 mod deploy;
 mod domains;
 mod hooks;
+mod images;
 mod oneoff;
 mod quota;
 mod reconcile;
@@ -48,6 +49,7 @@ mod throttling;
 pub use accounts::Regenerate;
 pub use certs::CertInput;
 pub use deploy::BuildInput;
+pub use images::image_reference;
 pub use quota::Quotas;
 pub use restart::RestartTarget;
 
@@ -74,6 +76,8 @@ pub struct PlatformSettings {
     pub throttle: crate::throttle::Throttle,
     /// Seals the private keys of stored certificates.
     pub sealing_key: SealingKey,
+    /// Release images kept per app (the latest releases'), enough to roll back.
+    pub keep_releases: usize,
 }
 
 impl Default for PlatformSettings {
@@ -89,6 +93,7 @@ impl Default for PlatformSettings {
             quotas: Quotas::default(),
             throttle: crate::throttle::Throttle::default(),
             sealing_key: SealingKey::random(),
+            keep_releases: 5,
         }
     }
 }

@@ -46,6 +46,7 @@ impl Platform {
                 updated: now,
             };
             let base = self.spec(&record, &build, &config);
+            let (memory, cpu_shares) = run_limits(&config);
             let event = format!("{}: {} runs '{command}'", app.id, user.username);
             self.store
                 .commit_scale(
@@ -64,6 +65,8 @@ impl Platform {
                 image: base.image,
                 command,
                 env: base.env,
+                memory,
+                cpu_shares,
                 timeout: self.settings.run_timeout,
             };
             (record, spec)
@@ -132,5 +135,64 @@ impl Platform {
             text.push('\n');
         }
         Ok(Some(text))
+    }
+}
+
+/// The limits of a one-off run: those the config sets for the type `run`, else the largest of
+/// the app's process types (a run usually runs the app's own code), so that an app with limits
+/// never gets an unbounded run.
+fn run_limits(config: &Config) -> (Option<String>, Option<i64>) {
+    let memory = match config.memory.get("run") {
+        Some(limit) => Some(release::env_text(limit)),
+        None => config
+            .memory
+            .values()
+            .map(release::env_text)
+            .filter_map(|text| release::memory_bytes(&text).map(|bytes| (bytes, text)))
+            .max_by_key(|(bytes, _)| *bytes)
+            .map(|(_, text)| text),
+    };
+    let shares = |v: &Value| release::env_text(v).parse::<i64>().ok();
+    let cpu_shares = match config.cpu.get("run") {
+        Some(v) => shares(v),
+        None => config.cpu.values().filter_map(shares).max(),
+    };
+    (memory, cpu_shares)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(memory: Value, cpu: Value) -> Config {
+        let now = timefmt::now();
+        let map = |v: Value| v.as_object().cloned().unwrap_or_default();
+        Config {
+            uuid: Uuid::new_v4(),
+            app: "demo".into(),
+            owner: "owner".into(),
+            values: JsonMap::new(),
+            memory: map(memory),
+            cpu: map(cpu),
+            tags: JsonMap::new(),
+            created: now,
+            updated: now,
+        }
+    }
+
+    #[test]
+    fn a_run_gets_its_own_limits_or_the_largest_of_the_app() {
+        use serde_json::json;
+        let limited = config(
+            json!({"web": "512M", "worker": "1G"}),
+            json!({"web": "256", "worker": 100}),
+        );
+        assert_eq!(run_limits(&limited), (Some("1G".into()), Some(256)));
+        let own = config(
+            json!({"web": "512M", "run": "64M"}),
+            json!({"web": 256, "run": "50"}),
+        );
+        assert_eq!(run_limits(&own), (Some("64M".into()), Some(50)));
+        assert_eq!(run_limits(&config(json!({}), json!({}))), (None, None));
     }
 }

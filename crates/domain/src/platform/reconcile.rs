@@ -4,8 +4,9 @@ use super::*;
 
 impl Platform {
     /// Makes the engine match the database: starts missing containers, removes this
-    /// controller's orphans and stores observed states; hands the router the certificates. Returns how many containers it
-    /// started and removed.
+    /// controller's orphans (and the release images of deleted apps) and stores observed
+    /// states; hands the router the certificates. Returns how many containers it started and
+    /// removed.
     pub async fn reconcile(&self) -> Result<(usize, usize), Error> {
         self.push_certificates().await;
         let observed = self
@@ -28,6 +29,7 @@ impl Platform {
                 .await
                 .map_err(|e| unavailable("reconcile", &e))?;
         }
+        self.forget_deleted_apps().await;
         for app in apps {
             let of_app: Vec<&Observed> = observed.iter().filter(|o| o.app == app).collect();
             match self.reconcile_app(&app, &of_app).await {
