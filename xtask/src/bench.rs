@@ -4,7 +4,8 @@
 //! Both servers are release builds on loopback; `wrk` (installed from Debian when missing)
 //! drives 16 connections. Rounds alternate bare / controller so that drift of a shared machine
 //! hits both alike; the medians are printed. Then the container operations of
-//! `bench_deploy` and the router against nginx of `bench_router` (`--only` picks one part).
+//! `bench_deploy`, the router against nginx of `bench_router` and the network costs of
+//! `bench_networks` (`--only` picks one part).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -31,7 +32,8 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 10_000)]
     many_apps: usize,
     /// Only one part: `api` (throughput, listing, memory), `deploy` (container operations
-    /// against the engine's own speed) or `router` (proxying against nginx); all when absent.
+    /// against the engine's own speed), `router` (proxying against nginx) or `networks` (what
+    /// isolating apps costs); all when absent.
     #[arg(long, value_enum)]
     only: Option<Only>,
 }
@@ -42,6 +44,7 @@ pub(crate) enum Only {
     Api,
     Deploy,
     Router,
+    Networks,
 }
 
 /// One wrk measurement.
@@ -223,6 +226,9 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
     }
     if part(Only::Router) {
         crate::bench_router::run(root, args)?;
+    }
+    if part(Only::Networks) {
+        crate::bench_networks::run(root)?;
     }
     Ok(())
 }

@@ -25,7 +25,8 @@ const IMAGE: &str = "deis/test-app:latest";
 /// The image's own server, which exits at once on SIGTERM.
 const WEB: &str = "start";
 
-/// Removes what the bench made (containers by label, the apps' image tags), also on failure.
+/// Removes what the bench made (containers and networks by label, the controller's release
+/// images, the baseline's image tags), also on failure.
 struct Cleanup {
     identities: Vec<String>,
     apps: Vec<String>,
@@ -40,15 +41,29 @@ impl Drop for Cleanup {
             if !ids.is_empty() {
                 let _ = docker(&[&["rm", "-f"], ids.as_slice()].concat());
             }
+            let releases = format!("reference=deis-release/{identity}/*");
+            remove_images(&["--filter", &releases]);
+            let _ = docker(&["network", "prune", "--force", "--filter", &filter]);
         }
         for app in &self.apps {
-            let tags = docker(&["image", "ls", "--format", "{{.Repository}}:{{.Tag}}", app])
-                .unwrap_or_default();
-            let tags: Vec<&str> = tags.split_whitespace().collect();
-            if !tags.is_empty() {
-                let _ = docker(&[&["rmi"], tags.as_slice()].concat());
-            }
+            remove_images(&[app]);
         }
+    }
+}
+
+/// Removes the image tags `docker image ls` lists with these arguments.
+fn remove_images(selection: &[&str]) {
+    let listed = docker(
+        &[
+            &["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"],
+            selection,
+        ]
+        .concat(),
+    )
+    .unwrap_or_default();
+    let tags: Vec<&str> = listed.split_whitespace().collect();
+    if !tags.is_empty() {
+        let _ = docker(&[&["rmi"], tags.as_slice()].concat());
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_deploy;
+mod bench_networks;
 mod bench_router;
 mod dist;
 mod postgres;

@@ -122,6 +122,22 @@ impl Controller {
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("controller.log")).unwrap_or_default()
     }
+
+    /// The release images this controller has on the engine.
+    fn release_images(&self) -> Vec<String> {
+        let reference = format!("reference=deis-release/{}/*", self.identity);
+        Command::new("docker")
+            .args(["images", "--filter", &reference])
+            .args(["--format", "{{.Repository}}:{{.Tag}}"])
+            .output()
+            .map(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Controller {
@@ -146,6 +162,20 @@ impl Drop for Controller {
                     .status();
             }
         }
+        let images = self.release_images();
+        if !images.is_empty() {
+            let _ = Command::new("docker")
+                .arg("rmi")
+                .args(&images)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = Command::new("docker")
+            .args(["network", "prune", "--force", "--filter", &label])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -421,34 +451,16 @@ fn a_new_user_goes_from_register_to_cancel() {
     let out = user.ok(&["apps:destroy", &format!("--confirm={app}")]);
     assert!(out.contains(&format!("Destroying {app}... done")), "{out}");
     assert!(out.contains("Git remote deis removed"), "{out}");
-    remove_release_tags(&app);
+    assert_eq!(
+        controller.release_images(),
+        Vec::<String>::new(),
+        "destroying the app removed its release images"
+    );
     let out = user.ok(&["auth:cancel", "--password=s3cret", "--yes"]);
     assert!(out.contains("Account cancelled"), "{out}");
     assert_eq!(user.settings("client.json")["token"], Value::Null);
     let run = user.run(&["login", &host, "--username=alice", "--password=s3cret"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-}
-
-/// Removes the `{app}:vN` tags the controller published for `app` (the engine keeps them).
-fn remove_release_tags(app: &str) {
-    let Ok(out) = Command::new("docker")
-        .args(["images", "--format", "{{.Repository}}:{{.Tag}}", app])
-        .output()
-    else {
-        return;
-    };
-    let tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    if !tags.is_empty() {
-        let _ = Command::new("docker")
-            .arg("rmi")
-            .args(&tags)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
 }
 
 /// A wrong password is refused with the controller's message and exit code 1.

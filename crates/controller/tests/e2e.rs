@@ -4,7 +4,8 @@
 //! Every test runs its own controller on a free port with its own database file and its own
 //! `DEIS_SCHEDULER_IDENTITY`, so tests run in parallel and never see each other's
 //! containers. Its [`World`] removes every container carrying that identity, the containers
-//! a test made by hand, and the `{app}:v*` tags of its apps when it ends, also on failure.
+//! and images a test made by hand, and the identity's release images and network when it
+//! ends, also on failure.
 //! Waits are bounded polls of the engine or the API, never fixed sleeps.
 //!
 //! The application image is `deis/test-app:latest` (`cargo xtask test-image`). Its default
@@ -14,7 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -129,8 +130,8 @@ fn free_port() -> u16 {
 struct World {
     identity: String,
     dir: tempfile::TempDir,
-    apps: Mutex<Vec<String>>,
     foreign: Mutex<Vec<String>>,
+    images: Mutex<Vec<String>>,
 }
 
 impl World {
@@ -139,16 +140,34 @@ impl World {
         Self {
             identity: unique("e2e"),
             dir: tempfile::tempdir().expect("a temporary directory"),
-            apps: Mutex::new(Vec::new()),
             foreign: Mutex::new(Vec::new()),
+            images: Mutex::new(Vec::new()),
         }
     }
 
-    /// A fresh app id, remembered so that its image tags are removed at the end.
+    /// A fresh app id.
     fn app(&self, prefix: &str) -> String {
-        let id = unique(&format!("e2e{prefix}"));
-        self.apps.lock().expect("apps").push(id.clone());
-        id
+        unique(&format!("e2e{prefix}"))
+    }
+
+    /// Builds the test image plus one line of recipe as `tag`; removed at the end.
+    fn image(&self, tag: &str, line: &str) {
+        self.images.lock().expect("images").push(tag.to_owned());
+        let mut build = Command::new("docker")
+            .args(["build", "--quiet", "--tag", tag, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker build");
+        let recipe = format!("FROM {IMAGE}\n{line}\n");
+        build
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(recipe.as_bytes())
+            .expect("write the recipe");
+        assert!(build.wait().expect("docker build").success(), "build {tag}");
     }
 
     fn db_url(&self) -> String {
@@ -166,6 +185,20 @@ impl World {
             filters.push(format!("label=deis.app={app}"));
         }
         engine_names(&filters, running_only)
+    }
+
+    /// This controller's release images (of `app` when given) on the engine.
+    fn release_images(&self, app: Option<&str>) -> BTreeSet<String> {
+        let reference = format!(
+            "reference=deis-release/{}/{}",
+            self.identity,
+            app.unwrap_or("*")
+        );
+        let format = "{{.Repository}}:{{.Tag}}";
+        lines(
+            &docker_try(&["images", "--filter", &reference, "--format", format])
+                .unwrap_or_default(),
+        )
     }
 
     /// Starts a container of the test image by hand with these labels; removed at the end.
@@ -202,17 +235,17 @@ impl Drop for World {
                 eprintln!("cleanup: {e}");
             }
         }
-        for app in self.apps.lock().map(|a| a.clone()).unwrap_or_default() {
-            let format = "{{.Repository}}:{{.Tag}}";
-            let tags =
-                lines(&docker_try(&["image", "ls", "--format", format, &app]).unwrap_or_default());
-            if !tags.is_empty() {
-                let mut args = vec!["rmi"];
-                args.extend(tags.iter().map(String::as_str));
-                if let Err(e) = docker_try(&args) {
-                    eprintln!("cleanup: {e}");
-                }
+        let mut tags = self.release_images(None);
+        tags.extend(self.images.lock().map(|i| i.clone()).unwrap_or_default());
+        if !tags.is_empty() {
+            let mut args = vec!["rmi"];
+            args.extend(tags.iter().map(String::as_str));
+            if let Err(e) = docker_try(&args) {
+                eprintln!("cleanup: {e}");
             }
+        }
+        if let Err(e) = docker_try(&["network", "prune", "--force", "--filter", &label]) {
+            eprintln!("cleanup: {e}");
         }
     }
 }
@@ -676,10 +709,18 @@ fn a_web_app_lives_through_build_scale_config_run_logs_and_destroy() {
         names(&app, 3, "web", 1..=2),
         "numbers start again at 1 once a type has no container"
     );
+    assert_eq!(
+        world.release_images(Some(&app)),
+        (2..=3)
+            .map(|v| format!("deis-release/{}/{app}:v{v}", world.identity))
+            .collect(),
+        "each release has its image in the controller's namespace"
+    );
     alice
         .delete(&format!("/v1/apps/{app}"))
         .expect(StatusCode::NO_CONTENT, "destroy");
     assert_eq!(world.containers(None, false), BTreeSet::new());
+    assert_eq!(world.release_images(None), BTreeSet::new());
 }
 
 #[test]
@@ -736,6 +777,92 @@ fn an_image_without_procfile_runs_cmd_and_cancelling_an_account_removes_its_apps
         .expect(StatusCode::NO_CONTENT, "cancel");
     assert_eq!(world.containers(None, false), names(&kept, 2, "cmd", [1]));
     assert_eq!(world.containers(None, true), names(&kept, 2, "cmd", [1]));
+    assert_eq!(
+        world.release_images(None),
+        BTreeSet::from([format!("deis-release/{}/{kept}:v2", world.identity)]),
+        "the release images of bob's apps are gone too"
+    );
+}
+
+#[test]
+fn a_tenant_can_neither_build_from_nor_reach_another_tenants_app() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[]);
+    let _admin = ctl.user("admin");
+    let (bob, eve) = (ctl.user("bob"), ctl.user("eve"));
+    let (secret_app, probe_app) = (world.app("secret"), world.app("probe"));
+    bob.create_app(&secret_app);
+    eve.create_app(&probe_app);
+
+    // Bob deploys an image holding a secret, then drops its tag: only his release names it.
+    let source = format!("{secret_app}-src:1");
+    world.image(&source, "RUN echo s3cret > /secret.txt");
+    bob.post(
+        &format!("/v1/apps/{secret_app}/builds"),
+        json!({ "image": source, "sha": SHA, "procfile": { "web": WEB } }),
+    )
+    .expect(StatusCode::CREATED, "bob's build");
+    docker(&["rmi", &source]);
+    let release = format!("deis-release/{}/{secret_app}:v2", world.identity);
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", &release]);
+    let id = id.trim();
+    let short = &id.trim_start_matches("sha256:")[..12];
+
+    // Eve can name it neither by tag nor by id; nothing is recorded for her app.
+    for image in [release.as_str(), id, short] {
+        let refused = eve
+            .post(
+                &format!("/v1/apps/{probe_app}/builds"),
+                json!({ "image": image }),
+            )
+            .expect(StatusCode::FORBIDDEN, image);
+        let detail = refused.body["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("cannot access"), "{image}: {detail}");
+    }
+    let builds = eve
+        .get(&format!("/v1/apps/{probe_app}/builds"))
+        .expect(StatusCode::OK, "eve's builds")
+        .body;
+    assert_eq!(builds["count"], 0);
+    // A missing image is her mistake, not an outage.
+    eve.post(
+        &format!("/v1/apps/{probe_app}/builds"),
+        json!({ "image": format!("{probe_app}-nothing:1") }),
+    )
+    .expect(StatusCode::BAD_REQUEST, "missing image");
+
+    // Her own app runs, but its one-off commands cannot reach bob's container; the host can.
+    eve.post(
+        &format!("/v1/apps/{probe_app}/builds"),
+        json!({ "image": IMAGE, "sha": SHA, "procfile": { "web": WEB } }),
+    )
+    .expect(StatusCode::CREATED, "eve's build");
+    let bob_web = format!("{secret_app}_v2.web.1");
+    let network = format!("deis-apps-{}", world.identity);
+    let address = docker(&[
+        "inspect",
+        "--format",
+        &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
+        &bob_web,
+    ]);
+    let address = address.trim();
+    let url = format!("http://{address}:5000/");
+    let served = wait_for("bob's web to serve the host", CONVERGE, || {
+        let body = reqwest::blocking::get(&url).ok()?.text().ok()?;
+        (body.trim() == "ok").then_some(body)
+    });
+    assert_eq!(served.trim(), "ok");
+    let ran = eve
+        .post(
+            &format!("/v1/apps/{probe_app}/run"),
+            json!({ "command": format!(
+                "wget -q -T 3 -O - {url} || echo unreachable; cat /secret.txt 2>&1 || true"
+            ) }),
+        )
+        .expect(StatusCode::OK, "eve's run");
+    let output = ran.body[1].as_str().unwrap_or_default().to_owned();
+    assert!(output.contains("unreachable"), "{output}");
+    assert!(!output.contains("s3cret"), "{output}");
 }
 
 #[test]

@@ -169,6 +169,51 @@ mod tests {
     }
 
     #[test]
+    fn the_address_is_the_one_on_the_platform_network() {
+        use bollard::models::{ContainerSummaryNetworkSettings, EndpointSettings};
+        let endpoint = |ip: &str| EndpointSettings {
+            ip_address: Some(ip.to_owned()),
+            ..Default::default()
+        };
+        let labels = [
+            (labels::APP, "app"),
+            (labels::RELEASE, "2"),
+            (labels::TYPE, "web"),
+            (labels::NUM, "1"),
+        ];
+        let summary = |networks: Vec<(&str, &str)>| ContainerSummary {
+            names: Some(vec!["/app_v2.web.1".to_owned()]),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            ),
+            state: Some(ContainerSummaryStateEnum::RUNNING),
+            network_settings: Some(ContainerSummaryNetworkSettings {
+                networks: Some(
+                    networks
+                        .into_iter()
+                        .map(|(name, ip)| (name.to_owned(), endpoint(ip)))
+                        .collect(),
+                ),
+            }),
+            ..Default::default()
+        };
+        let both = summary(vec![
+            ("bridge", "172.17.0.5"),
+            ("deis-apps-x", "172.21.0.7"),
+        ]);
+        let seen = observed(both, "deis-apps-x").expect("ours");
+        assert_eq!(seen.address, "172.21.0.7".parse().ok());
+        let elsewhere = summary(vec![("bridge", "172.17.0.5")]);
+        assert_eq!(
+            observed(elsewhere, "deis-apps-x").expect("ours").address,
+            None
+        );
+    }
+
+    #[test]
     fn containers_without_our_labels_are_skipped() {
         let summary = ContainerSummary {
             names: Some(vec!["/app_v1.web.1".to_owned()]),
