@@ -132,6 +132,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         body_limit: settings.body_limit,
         trust_forwarded_for: settings.trust_forwarded_for,
     };
+    // The image reference grammar is one large regular expression, compiled on first use
+    // (about 0.15 s): compile it now rather than in the first build request.
+    drop(tokio::task::spawn_blocking(|| {
+        deis_domain::image_reference("deis/example:latest")
+    }));
     tokio::spawn(reconcile_forever(
         platform.clone(),
         settings.reconcile_interval,

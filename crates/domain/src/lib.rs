@@ -29,6 +29,7 @@ pub use scheduler::{
 
 pub use platform::{
     BuildInput, CertInput, Platform, PlatformSettings, Quotas, Regenerate, RestartTarget,
+    image_reference,
 };
 pub use store::{AppLock, AppScope, Store};
 pub use throttle::{Failures, Throttle};
