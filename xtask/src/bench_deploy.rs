@@ -43,7 +43,13 @@ impl Drop for Cleanup {
             }
             let releases = format!("reference=deis-release/{identity}/*");
             remove_images(&["--filter", &releases]);
-            let _ = docker(&["network", "prune", "--force", "--filter", &filter]);
+            // Not `network prune`: the engine runs one prune at a time and refuses the others.
+            let networks =
+                docker(&["network", "ls", "-q", "--filter", &filter]).unwrap_or_default();
+            let networks: Vec<&str> = networks.split_whitespace().collect();
+            if !networks.is_empty() {
+                let _ = docker(&[&["network", "rm"], networks.as_slice()].concat());
+            }
         }
         for app in &self.apps {
             remove_images(&[app]);

@@ -171,11 +171,24 @@ impl Drop for Controller {
                 .stderr(Stdio::null())
                 .status();
         }
-        let _ = Command::new("docker")
-            .args(["network", "prune", "--force", "--filter", &label])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        // Not `network prune`: the engine runs one prune at a time and refuses the others.
+        if let Ok(out) = Command::new("docker")
+            .args(["network", "ls", "-q", "--filter", &label])
+            .output()
+        {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            if !ids.is_empty() {
+                let _ = Command::new("docker")
+                    .args(["network", "rm"])
+                    .args(&ids)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
     }
 }
 

@@ -244,8 +244,15 @@ impl Drop for World {
                 eprintln!("cleanup: {e}");
             }
         }
-        if let Err(e) = docker_try(&["network", "prune", "--force", "--filter", &label]) {
-            eprintln!("cleanup: {e}");
+        // Not `network prune`: the engine runs one prune at a time and refuses the others.
+        let networks =
+            lines(&docker_try(&["network", "ls", "-q", "--filter", &label]).unwrap_or_default());
+        if !networks.is_empty() {
+            let mut args = vec!["network", "rm"];
+            args.extend(networks.iter().map(String::as_str));
+            if let Err(e) = docker_try(&args) {
+                eprintln!("cleanup: {e}");
+            }
         }
     }
 }
