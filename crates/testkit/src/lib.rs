@@ -30,6 +30,8 @@ pub struct Engine {
     pub containers: BTreeMap<String, ContainerSpec>,
     /// The address each container got, by name.
     pub addresses: BTreeMap<String, IpAddr>,
+    /// When each container started, by name (its log lines carry this time).
+    pub started: BTreeMap<String, time::OffsetDateTime>,
     /// Addresses handed out so far.
     handed_out: u32,
     /// Image tags and the id of the image each names.
@@ -263,6 +265,9 @@ impl Scheduler for FakeScheduler {
             engine.handed_out += 1;
             let address = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + engine.handed_out));
             engine.addresses.insert(spec.name.clone(), address);
+            engine
+                .started
+                .insert(spec.name.clone(), deis_domain::timefmt::now());
             engine.containers.insert(spec.name.clone(), spec.clone());
         }
         match half_way {
@@ -280,6 +285,7 @@ impl Scheduler for FakeScheduler {
         for name in names {
             engine.containers.remove(name);
             engine.addresses.remove(name);
+            engine.started.remove(name);
         }
         Ok(())
     }
@@ -315,13 +321,17 @@ impl Scheduler for FakeScheduler {
 
     async fn logs(&self, app: &str, _lines: usize) -> Result<Vec<LogLine>, SchedulerError> {
         self.reachable()?;
-        Ok(self
-            .engine()
+        let engine = self.engine();
+        Ok(engine
             .containers
             .values()
             .filter(|s| s.app == app)
             .map(|s| LogLine {
-                at: deis_domain::timefmt::now(),
+                at: engine
+                    .started
+                    .get(&s.name)
+                    .copied()
+                    .unwrap_or_else(deis_domain::timefmt::now),
                 source: format!("{}.{}", s.proc_type, s.num),
                 text: format!("{} started", s.name),
             })
