@@ -1333,3 +1333,128 @@ fn a_release_that_never_listens_is_refused_while_the_old_one_keeps_answering() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("release=v2"), "{body}");
 }
+
+// ---- HTTPS with a stored certificate ---------------------------------------------------------
+
+/// A test CA and the certificate it signs for `name` (also its common name): the chain PEM,
+/// the key PEM and the CA's DER for the client's roots.
+fn signed_certificate(name: &str) -> (String, String, rustls::pki_types::CertificateDer<'static>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let issuer =
+        CertifiedIssuer::self_signed(ca, KeyPair::generate().expect("CA key")).expect("CA");
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec![name.to_owned()]).expect("params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    let leaf = params.signed_by(&key, &issuer).expect("signed");
+    (
+        format!("{}{}", leaf.pem(), issuer.pem()),
+        key.serialize_pem(),
+        issuer.der().clone(),
+    )
+}
+
+/// `GET path` over TLS to `addr` with `name` as SNI and Host: status line and body, or the
+/// handshake's or transport's error.
+fn over_tls(
+    addr: &str,
+    name: &str,
+    path: &str,
+    root: &rustls::pki_types::CertificateDer<'static>,
+) -> Result<String, String> {
+    use std::sync::Arc;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(root.clone()).map_err(|e| e.to_string())?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let server =
+        rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    let conn =
+        rustls::ClientConnection::new(Arc::new(config), server).map_err(|e| e.to_string())?;
+    let tcp = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    match tls.read_to_string(&mut answer) {
+        Ok(_) => Ok(answer),
+        // The router closes without close_notify once the body is sent; what was read counts.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => Ok(answer),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn a_certificate_stored_through_the_api_serves_its_domain_over_https() {
+    let world = World::new();
+    let tls_port = free_port();
+    let tls_addr = format!("127.0.0.1:{tls_port}");
+    let ctl = Controller::start(&world, &[("DEIS_ROUTER_TLS_BIND", tls_addr.as_str())]);
+    let hana = ctl.user("hana");
+    let app = world.app("secure");
+    hana.create_app(&app);
+    hana.build_web(&app);
+    let domain = format!("{app}.example.test");
+    hana.post(
+        &format!("/v1/apps/{app}/domains"),
+        json!({ "domain": domain }),
+    )
+    .expect(StatusCode::CREATED, "domains:add");
+    let (chain, key, root) = signed_certificate(&domain);
+
+    // Without a certificate for the name, no handshake succeeds.
+    assert!(
+        over_tls(&tls_addr, &domain, "/", &root).is_err(),
+        "a name without a certificate"
+    );
+
+    // Certificates are API v1.7, which the 1.13.4 client selects by its User-Agent.
+    let v17 = |method: reqwest::Method, path: &str| {
+        hana.request(method, path)
+            .header("User-Agent", "Deis Client v1.13.4")
+    };
+    let added = Answer::read(
+        v17(reqwest::Method::POST, "/v1/certs")
+            .json(&json!({ "certificate": chain, "key": key }))
+            .send()
+            .expect("certs:add"),
+    )
+    .expect(StatusCode::CREATED, "certs:add");
+    assert_eq!(added.body["common_name"], domain.as_str());
+    assert!(
+        !added.body.to_string().contains("PRIVATE KEY"),
+        "the key is never returned: {}",
+        added.body
+    );
+    let answer = wait_for("HTTPS to answer", CONVERGE, || {
+        over_tls(&tls_addr, &domain, "/whoami", &root).ok()
+    });
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains(&format!("app={app} release=v2")),
+        "{answer}"
+    );
+
+    Answer::read(
+        v17(reqwest::Method::DELETE, &format!("/v1/certs/{domain}"))
+            .send()
+            .expect("certs:remove"),
+    )
+    .expect(StatusCode::NO_CONTENT, "certs:remove");
+    wait_for("the certificate to be withdrawn", CONVERGE, || {
+        over_tls(&tls_addr, &domain, "/", &root)
+            .is_err()
+            .then_some(())
+    });
+}
