@@ -2,7 +2,7 @@
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, web};
 use deis_domain::{StoreError, User};
 use jsonwebtoken::{Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -119,7 +119,17 @@ pub async fn optional_user(req: &HttpRequest) -> Result<Option<User>, ApiError> 
     };
     match presented(req)? {
         Presented::Nothing => Ok(None),
-        Presented::Token(t) => user_for(state, t).await.map(Some),
+        Presented::Token(t) => {
+            let user = user_for(state, t).await;
+            match &user {
+                Ok(user) => {
+                    req.extensions_mut()
+                        .insert(crate::observe::Caller(user.username.clone()));
+                }
+                Err(e) => tracing::info!(reason = %e, "token refused"),
+            }
+            user.map(Some)
+        }
     }
 }
 
@@ -178,6 +188,7 @@ pub async fn builder(req: &HttpRequest) -> Result<Builder, ApiError> {
         _ => false,
     };
     if let (false, Some(address)) = (matches, &address) {
+        tracing::warn!(client = %address, "builder hook refused: wrong builder key");
         state.platform.builder_key_failed(address).await?;
     }
     match (matches, user) {
@@ -208,6 +219,6 @@ pub fn client_address(req: &HttpRequest, settings: &ApiSettings) -> String {
         .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

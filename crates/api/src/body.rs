@@ -161,22 +161,37 @@ impl FromRequest for Body {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
+        let deadline = req
+            .app_data::<web::Data<crate::ServerLimits>>()
+            .map_or(crate::ServerLimits::default().body_timeout, |l| {
+                l.body_timeout
+            });
         let mut payload = payload.take();
         Box::pin(async move {
             let parsed = async {
                 if declared.is_some_and(|n| n > limit) {
                     return Err(ApiError::TooLarge);
                 }
-                let mut bytes = web::BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|e| {
-                        ApiError::BadRequest(format!("could not read the body: {e}"))
-                    })?;
-                    if bytes.len() + chunk.len() > limit {
-                        return Err(ApiError::TooLarge);
+                let read = async {
+                    let mut bytes = web::BytesMut::new();
+                    while let Some(chunk) = payload.next().await {
+                        let chunk = chunk.map_err(|e| {
+                            ApiError::BadRequest(format!("could not read the body: {e}"))
+                        })?;
+                        if bytes.len() + chunk.len() > limit {
+                            return Err(ApiError::TooLarge);
+                        }
+                        bytes.extend_from_slice(&chunk);
                     }
-                    bytes.extend_from_slice(&chunk);
-                }
+                    Ok(bytes)
+                };
+                let bytes = tokio::time::timeout(deadline, read).await.map_err(|_| {
+                    tracing::info!(
+                        timeout_s = deadline.as_secs(),
+                        "request body not received in time"
+                    );
+                    ApiError::BodyTimeout
+                })??;
                 let parsed = parse_encoded(content_type.as_deref(), &bytes).await?;
                 if has_nul(&parsed.1) {
                     return Err(ApiError::BadRequest(

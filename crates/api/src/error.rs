@@ -21,6 +21,9 @@ pub enum ApiError {
     /// The body is larger than allowed.
     #[error("Request body is too large")]
     TooLarge,
+    /// The body did not arrive within the server's body timeout.
+    #[error("Request body was not received in time.")]
+    BodyTimeout,
     /// The body's media type is not one the API parses.
     #[error("Unsupported media type '{0}' in request.")]
     UnsupportedMediaType(String),
@@ -68,6 +71,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoRoute => StatusCode::NOT_FOUND,
@@ -77,6 +81,13 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
+        match self {
+            Self::Domain(Error::Forbidden | Error::ForbiddenEmpty | Error::Denied(_)) => {
+                tracing::info!(reason = %self, "permission refused");
+            }
+            Self::Domain(Error::TooMany { .. }) => tracing::info!(reason = %self, "throttled"),
+            _ => {}
+        }
         let mut res = HttpResponse::build(status);
         match self {
             Self::Domain(Error::NotFoundEmpty | Error::ForbiddenEmpty) => res.finish(),
@@ -90,6 +101,11 @@ impl ResponseError for ApiError {
                     res.insert_header((header::RETRY_AFTER, wait.as_secs().max(1)));
                 }
                 res.json(json!({ "detail": message }))
+            }
+            Self::BodyTimeout => {
+                // The rest of the body is never read: the connection cannot carry another request.
+                res.force_close();
+                res.json(json!({ "detail": self.to_string() }))
             }
             Self::Unauthorized(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Token")));

@@ -6,9 +6,13 @@
 
 pub mod auth;
 pub mod body;
+pub mod connections;
 pub mod error;
 pub mod generation;
+pub mod health;
 mod listcache;
+pub mod metrics;
+pub mod observe;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -21,8 +25,10 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, guard, web};
 use futures_util::future::{Either, ready};
 use serde_json::json;
 
+pub use crate::connections::ServerLimits;
 use crate::error::ApiError;
 use crate::generation::v17;
+pub use crate::metrics::Metrics;
 use crate::routes::{account, apps, certs, hooks, keys, restart, sharing, users};
 pub use crate::state::{ApiSettings, ApiState, Registration};
 
@@ -35,7 +41,7 @@ pub const API_VERSION: &str = "1.0";
 async fn not_allowed(req: HttpRequest) -> HttpResponse {
     let path = req.path();
     let method = ApiError::MethodNotAllowed(req.method().to_string());
-    let checked = if path == "/v1/auth/register" || path == "/healthz" {
+    let checked = if ["/v1/auth/register", "/healthz", "/readyz", "/metrics"].contains(&path) {
         Ok(())
     } else if path == "/v1/auth/login" {
         auth::optional_user(&req).await.map(drop)
@@ -79,6 +85,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(resource("/v1").route(web::get().to(account::root)))
     .service(resource("/healthz").route(web::get().to(healthz)))
+    .service(resource("/readyz").route(web::get().to(health::readyz)))
+    .service(resource("/metrics").route(web::get().to(metrics::scrape)))
     .service(
         resource("/v1/keys")
             .route(web::get().to(keys::list))
@@ -213,12 +221,28 @@ fn trim_trailing_slash(req: &mut actix_web::dev::ServiceRequest) {
     }
 }
 
-/// Serves the API on an already bound listener (port 0 in tests).
+/// Serves the API on an already bound listener (port 0 in tests), with default limits.
 pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
+    run_with(listener, state, ServerLimits::default())
+}
+
+/// Serves the API on an already bound listener within `limits`. The server stops gracefully on
+/// SIGTERM (and on [`actix_web::dev::ServerHandle::stop`]): no new connections, requests in
+/// flight finish within `limits.shutdown_timeout`.
+pub fn run_with(
+    listener: TcpListener,
+    state: ApiState,
+    limits: ServerLimits,
+) -> std::io::Result<Server> {
     let state = web::Data::new(state);
+    let open = connections::OpenConnections::default();
+    let cap = limits.connections_per_ip;
+    let shutdown_timeout = limits.shutdown_timeout.as_secs();
+    let limits = web::Data::new(limits);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
+            .app_data(limits.clone())
             .configure(routes)
             .wrap_fn(|mut req, srv| {
                 // No route has a NUL in it, and no database should be asked for one.
@@ -234,9 +258,13 @@ pub fn run(listener: TcpListener, state: ApiState) -> std::io::Result<Server> {
                     Either::Right(srv.call(req))
                 }
             })
-            // Outermost: the generation is selected (and a foreign version refused) first.
+            // The generation is selected (and a foreign version refused) first.
             .wrap(actix_web::middleware::from_fn(generation::middleware))
+            // Outermost: the request's id and span cover everything else.
+            .wrap(actix_web::middleware::from_fn(observe::middleware))
     })
+    .on_connect(move |connection, data| open.on_connect(cap, connection, data))
+    .shutdown_timeout(shutdown_timeout)
     .listen(listener)?
     .run();
     Ok(server)

@@ -64,6 +64,8 @@ pub struct ApiState {
     pub(crate) list_cache: crate::listcache::ListCache,
     /// Tokens whose signature was already verified.
     pub(crate) verified: crate::listcache::VerifiedTokens,
+    /// Request and deploy metrics, and the registry `/metrics` renders.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl ApiState {
@@ -81,6 +83,13 @@ impl ApiState {
             dummy_hash,
             list_cache: crate::listcache::ListCache::default(),
             verified: crate::listcache::VerifiedTokens::default(),
+            metrics: crate::metrics::Metrics::standalone(),
         }
+    }
+
+    /// The same state with these metrics (the controller's registry and scrape token).
+    pub fn with_metrics(mut self, metrics: crate::metrics::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }

@@ -174,4 +174,9 @@ pub trait Scheduler: Send + Sync {
     async fn logs(&self, app: &str, lines: usize) -> Result<Vec<LogLine>, SchedulerError>;
     /// The last `lines` lines one container printed, as text; empty when it cannot be told.
     async fn tail(&self, name: &str, lines: usize) -> String;
+    /// Checks that the engine answers, for readiness probes; bounded like every call. The
+    /// default lists this controller's containers; backends with a cheaper probe override it.
+    async fn ping(&self) -> Result<(), SchedulerError> {
+        self.list(None).await.map(drop)
+    }
 }

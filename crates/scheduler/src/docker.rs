@@ -75,6 +75,10 @@ impl Scheduler for DockerScheduler {
         self.names.tag_kind(tag)
     }
 
+    async fn ping(&self) -> Result<(), SchedulerError> {
+        DockerScheduler::ping(self).await
+    }
+
     #[tracing::instrument(skip(self))]
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, SchedulerError> {
         images::image(self, reference).await

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deis_api::{ApiSettings, ApiState, Registration};
+use deis_api::{ApiSettings, ApiState, Metrics, Registration, ServerLimits};
 use deis_domain::{
     AppRoutes, ContainerSpec, ContainerState, Endpoint, ImageInfo, LogLine, Observed, Platform,
     PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, SealingKey, Store,
@@ -185,6 +185,10 @@ impl Scheduler for FakeScheduler {
 
     fn tag_kind(&self, tag: &str) -> TagKind {
         parse_release(tag)
+    }
+
+    async fn ping(&self) -> Result<(), SchedulerError> {
+        self.reachable()
     }
 
     async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, SchedulerError> {
@@ -538,6 +542,22 @@ pub async fn spawn_app_with(settings: ApiSettings) -> TestApp {
 
 /// Like [`spawn_app`] with other API and platform settings.
 pub async fn spawn_app_configured(settings: ApiSettings, platform: PlatformSettings) -> TestApp {
+    spawn_app_served(
+        settings,
+        platform,
+        ServerLimits::default(),
+        Metrics::standalone(),
+    )
+    .await
+}
+
+/// A running API server with these settings, server limits and metrics.
+pub async fn spawn_app_served(
+    settings: ApiSettings,
+    platform: PlatformSettings,
+    limits: ServerLimits,
+    metrics: Metrics,
+) -> TestApp {
     let db = TestDb::new().await;
     let store = db.store();
     let scheduler = Arc::new(FakeScheduler::default());
@@ -545,7 +565,8 @@ pub async fn spawn_app_configured(settings: ApiSettings, platform: PlatformSetti
     let platform = Platform::new(store.clone(), scheduler.clone(), routing.clone(), platform);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
-    let server = deis_api::run(listener, ApiState::new(platform, settings)).expect("server starts");
+    let state = ApiState::new(platform, settings).with_metrics(metrics);
+    let server = deis_api::run_with(listener, state, limits).expect("server starts");
     tokio::spawn(server);
     TestApp {
         base,

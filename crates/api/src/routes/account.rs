@@ -140,6 +140,7 @@ pub async fn login(
         .map_or_else(|| state.dummy_hash.clone(), |u| u.password_hash.clone());
     let matches = web::block(move || bcrypt::verify(password, &hash).unwrap_or(false)).await?;
     let Some(user) = user.filter(|_| matches) else {
+        tracing::warn!(username = %username, client = %address, "login failed");
         state.platform.login_failed(&username, &address).await?;
         return Err(Error::field(
             "non_field_errors",

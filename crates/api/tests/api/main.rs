@@ -15,6 +15,7 @@ mod hooks;
 mod integrity;
 mod keys;
 mod limits;
+mod operations;
 mod perms;
 mod protocol;
 mod releases;

@@ -137,6 +137,11 @@ impl Platform {
         &self.store
     }
 
+    /// The scheduler behind the platform (readiness probes and metrics ask it directly).
+    pub fn scheduler(&self) -> &Arc<dyn Scheduler> {
+        &self.scheduler
+    }
+
     /// The settings of the platform.
     pub fn settings(&self) -> &PlatformSettings {
         &self.settings
