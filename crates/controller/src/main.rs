@@ -2,6 +2,7 @@
 //! into the API through trait objects, reconciles and serves. The only crate that knows every
 //! other one.
 
+mod metered;
 mod settings;
 
 use std::net::TcpListener;
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use deis_api::{ApiSettings, ApiState, Registration};
+use deis_api::{ApiSettings, ApiState, Metrics, Registration, ServerLimits};
 use deis_domain::{
     NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, SealingKey, Store, Throttle,
 };
@@ -38,7 +39,8 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Check the settings and report every problem at once.
+    /// Check the settings, then that the database and the engine answer (a few seconds each);
+    /// exits non-zero naming what is unreachable.
     Check,
     /// Create an administrator, or promote an existing user (for disabled registration).
     CreateAdmin {
@@ -61,7 +63,8 @@ fn open_store(settings: &Settings) -> anyhow::Result<Arc<DieselStore>> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = open_store(&settings)?;
+    let pool_store = open_store(&settings)?;
+    let store: Arc<dyn Store> = pool_store.clone();
     let secret_key = if settings.secret_key.is_empty() {
         let fresh = format!(
             "{}{}",
@@ -82,14 +85,23 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     };
     let sealing_key =
         SealingKey::derive(cert_secret).context("deriving the certificate sealing key")?;
+    let identity = scheduler_identity(&settings, store.as_ref()).await?;
+    tracing::info!(identity = %identity, "scheduler identity");
     let docker = DockerSettings {
-        identity: settings.scheduler_identity.clone(),
+        identity,
         start_timeout: Duration::from_secs(settings.start_timeout),
         pids_limit: settings.pids_limit,
         network_subnet: Some(settings.network_subnet.clone()).filter(|s| !s.is_empty()),
         ..DockerSettings::default()
     };
-    let scheduler: Arc<dyn Scheduler> = Arc::new(DockerScheduler::new(docker));
+    let registry = prometheus::Registry::new();
+    registry
+        .register(Box::new(metered::PoolCollector::new(pool_store)?))
+        .context("registering the pool metrics")?;
+    let scheduler: Arc<dyn Scheduler> = Arc::new(
+        metered::MeteredScheduler::new(Arc::new(DockerScheduler::new(docker)), &registry)
+            .context("registering the engine metrics")?,
+    );
     let router = Router::new(RouterSettings {
         probe_interval: Duration::from_secs(settings.health_interval),
         probe_timeout: Duration::from_secs(settings.health_probe_timeout),
@@ -180,7 +192,27 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         }))
     };
     tracing::info!(bind = %settings.bind, database = %redact(&settings.database_url()), "serving the Deis v1 API");
-    deis_api::run(listener, ApiState::new(platform, api))?.await?;
+    let metrics = Metrics::new(
+        registry,
+        Some(settings.metrics_token.clone()).filter(|t| !t.is_empty()),
+    )
+    .context("registering the API metrics")?;
+    let limits = ServerLimits {
+        body_timeout: Duration::from_secs(settings.body_timeout),
+        connections_per_ip: settings.connections_per_ip,
+        // In-flight deploys may take as long as starting their containers.
+        shutdown_timeout: Duration::from_secs(settings.start_timeout),
+    };
+    let server = deis_api::run_with(
+        listener,
+        ApiState::new(platform, api).with_metrics(metrics),
+        limits,
+    )?;
+    notify(&[sd_notify::NotifyState::Ready]);
+    // SIGTERM (or SIGINT): actix stops accepting and lets requests in flight finish.
+    server.await?;
+    tracing::info!("API stopped; stopping the router");
+    notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_router.send(());
     let _ = stop_tls.send(());
     if let Some(task) = router_task {
@@ -191,6 +223,84 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .context("the router's HTTPS stopped abnormally")??;
     }
     Ok(())
+}
+
+/// Tells systemd (`Type=notify`) about the service's state; nothing without `NOTIFY_SOCKET`.
+fn notify(state: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(state)
+    {
+        tracing::warn!(error = %e, "could not notify systemd");
+    }
+}
+
+/// The scheduler identity: the setting, else the one kept in the database (made by the
+/// migrations for a new database; generated here should it be missing).
+async fn scheduler_identity(settings: &Settings, store: &dyn Store) -> anyhow::Result<String> {
+    if !settings.scheduler_identity.is_empty() {
+        return Ok(settings.scheduler_identity.clone());
+    }
+    let fresh = format!("deis-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    store
+        .setting_or_insert("scheduler_identity", &fresh)
+        .await
+        .context("keeping the generated scheduler identity")
+}
+
+/// How long `check` waits for each dependency.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `check`: the settings are valid (or loading them failed already); then the database and the
+/// engine must answer within [`CHECK_TIMEOUT`] each. Exits 1 naming what is unreachable.
+async fn check(settings: Settings) -> anyhow::Result<()> {
+    let url = settings.database_url();
+    println!("settings are valid (database: {})", redact(&url));
+    let mut unreachable = Vec::new();
+    let opening = {
+        let settings = settings.clone();
+        tokio::task::spawn_blocking(move || open_store(&settings))
+    };
+    let database = match tokio::time::timeout(CHECK_TIMEOUT, opening).await {
+        Ok(Ok(Ok(store))) => match tokio::time::timeout(CHECK_TIMEOUT, store.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+        },
+        Ok(Ok(Err(e))) => Err(format!("{e:#}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+    };
+    match database {
+        Ok(()) => println!("database: ok"),
+        Err(e) => {
+            println!("database: unreachable: {e}");
+            unreachable.push("database");
+        }
+    }
+    let docker = DockerSettings {
+        connect_timeout: CHECK_TIMEOUT,
+        request_timeout: CHECK_TIMEOUT,
+        ..DockerSettings::default()
+    };
+    let engine = DockerScheduler::new(docker);
+    match tokio::time::timeout(CHECK_TIMEOUT * 2, engine.ping()).await {
+        Ok(Ok(())) => println!("engine: ok"),
+        Ok(Err(e)) => {
+            println!("engine: unreachable: {e}");
+            unreachable.push("engine");
+        }
+        Err(_) => {
+            println!("engine: unreachable: no answer in time");
+            unreachable.push("engine");
+        }
+    }
+    if unreachable.is_empty() {
+        Ok(())
+    } else {
+        eprintln!("unreachable: {}", unreachable.join(", "));
+        // A database connection attempt may still be blocking a thread: do not wait for it.
+        std::process::exit(1);
+    }
 }
 
 /// Reconciles at start, then every `interval` seconds (never again when 0).
@@ -255,13 +365,21 @@ async fn create_admin(
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = Settings::load(cli.config.as_deref())?;
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&settings.log).unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+        );
+    if settings.log_format == "json" {
+        // One object per line; the fields of the current span (a request's id) included.
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
@@ -273,13 +391,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Check => {
-            println!(
-                "settings are valid (database: {})",
-                redact(&settings.database_url())
-            );
-            Ok(())
-        }
+        Command::Check => check(settings).await,
         Command::CreateAdmin {
             username,
             password,

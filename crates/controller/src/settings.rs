@@ -39,7 +39,8 @@ pub struct Settings {
     pub run_timeout: u64,
     /// Seconds between reconciliations of database and engine (0 = only at start).
     pub reconcile_interval: u64,
-    /// Label value marking this controller's containers.
+    /// Label value marking this controller's containers; empty = the one generated on first
+    /// start and kept in the database (unique per database).
     pub scheduler_identity: String,
     /// Seconds to wait for new containers to run.
     pub start_timeout: u64,
@@ -82,6 +83,14 @@ pub struct Settings {
     pub throttle_window: u64,
     /// Take the client address from the last `X-Forwarded-For` entry (behind a proxy only).
     pub trust_forwarded_for: bool,
+    /// Log lines as `text` or `json` (one object per line).
+    pub log_format: String,
+    /// Bearer token `/metrics` asks for; empty = open.
+    pub metrics_token: String,
+    /// Seconds a whole request body may take to arrive (408 after that).
+    pub body_timeout: u64,
+    /// Connections one client address may hold open to the API (0 = no limit).
+    pub connections_per_ip: usize,
 }
 
 impl Settings {
@@ -103,7 +112,7 @@ impl Settings {
             .set_default("body_limit", 1024 * 1024)?
             .set_default("run_timeout", 1200)?
             .set_default("reconcile_interval", 30)?
-            .set_default("scheduler_identity", "deis-controller")?
+            .set_default("scheduler_identity", "")?
             .set_default("start_timeout", 60)?
             .set_default("router_bind", "127.0.0.1:8080")?
             .set_default("router_tls_bind", "")?
@@ -123,7 +132,11 @@ impl Settings {
             .set_default("max_runs_per_app", 5)?
             .set_default("throttle_failures", 10)?
             .set_default("throttle_window", 300)?
-            .set_default("trust_forwarded_for", false)?;
+            .set_default("trust_forwarded_for", false)?
+            .set_default("log_format", "text")?
+            .set_default("metrics_token", "")?
+            .set_default("body_timeout", 20)?
+            .set_default("connections_per_ip", 128)?;
         if let Some(file) = file {
             builder = builder.add_source(
                 config::File::from(file)
@@ -207,6 +220,15 @@ impl Settings {
                     "{name}: {value:?} is not an address like 127.0.0.1:8080 (empty disables it)"
                 ));
             }
+        }
+        if !["text", "json"].contains(&self.log_format.as_str()) {
+            problems.push(format!(
+                "log_format: {:?} must be text or json",
+                self.log_format
+            ));
+        }
+        if self.body_timeout == 0 {
+            problems.push("body_timeout: must be at least 1 second".into());
         }
         if self.keep_releases == 0 {
             problems.push("keep_releases: must be at least 1 (the running release)".into());

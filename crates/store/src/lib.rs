@@ -30,4 +30,4 @@ mod store;
 mod throttle;
 mod users;
 
-pub use store::{DieselStore, migrate};
+pub use store::{DieselStore, PoolUse, migrate};

@@ -19,6 +19,17 @@ use crate::file::DbFile;
 use crate::lock::{LocalLocks, lock_shared};
 use crate::{apps, certs, containers, domains, events, keys, releases, throttle, users};
 
+/// Connections of the pool at one moment (see [`DieselStore::pool_use`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open.
+    pub open: u32,
+    /// Open connections nobody uses.
+    pub idle: u32,
+    /// The pool's size.
+    pub max: u32,
+}
+
 /// The durable store of the controller: a pool of connections to one database.
 #[derive(Debug)]
 pub struct DieselStore {
@@ -78,6 +89,17 @@ impl DieselStore {
             cache,
             file,
         })
+    }
+
+    /// How the connection pool is used now: connections open, of which idle, and the most it
+    /// opens (app-lock connections of PostgreSQL not counted).
+    pub fn pool_use(&self) -> PoolUse {
+        let state = self.pool.state();
+        PoolUse {
+            open: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// Before answering from the read cache: `Unavailable` when the SQLite file opened is no

@@ -24,6 +24,9 @@ impl Platform {
             .collect();
         if !orphans.is_empty() {
             removed += orphans.len();
+            for name in &orphans {
+                tracing::info!(container = %name, "reconcile removes a container of a deleted app");
+            }
             self.scheduler
                 .remove(&orphans)
                 .await
@@ -107,6 +110,9 @@ impl Platform {
             states.extend(specs.iter().map(|(u, _)| (*u, state)));
         }
         if !orphans.is_empty() {
+            for name in &orphans {
+                tracing::info!(app = id, container = %name, "reconcile removes a container the database does not list");
+            }
             self.scheduler
                 .remove(&orphans)
                 .await

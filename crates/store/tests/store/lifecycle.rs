@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     "2025-11-27-000000_init",
     "2026-12-02-140000_throttle_and_first_admin",
     "2026-12-31-000000_v17_certificates",
+    "2026-12-31-120000_scheduler_identity",
 ];
 
 #[tokio::test]
@@ -39,6 +40,38 @@ fn sqlite_migrate_names_what_it_applied() {
     let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
     assert_eq!(migrate(&url).expect("migrated"), MIGRATIONS);
     assert!(migrate(&url).expect("migrated").is_empty());
+}
+
+#[tokio::test]
+async fn every_new_database_gets_its_own_scheduler_identity() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut seen = Vec::new();
+    for name in ["one.db", "two.db"] {
+        let url = format!("sqlite://{}", dir.path().join(name).display());
+        let store = DieselStore::open(&url, 1).expect("opens");
+        let identity = store
+            .setting_or_insert("scheduler_identity", "unused")
+            .await
+            .expect("setting");
+        let hex = identity.strip_prefix("deis-").expect("deis- prefix");
+        assert_eq!(hex.len(), 12, "{identity}");
+        assert!(
+            hex.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+            "{identity}"
+        );
+        seen.push(identity);
+    }
+    assert_ne!(seen[0], seen[1]);
+    if let Some(db) = TestDb::postgres_empty() {
+        let store = DieselStore::open(&db.url, 1).expect("opens");
+        let identity = store
+            .setting_or_insert("scheduler_identity", "unused")
+            .await
+            .expect("setting");
+        assert_eq!(identity.len(), "deis-".len() + 12, "{identity}");
+        assert!(identity.starts_with("deis-") && !seen.contains(&identity));
+    }
 }
 
 #[tokio::test]

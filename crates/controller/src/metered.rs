@@ -1,0 +1,154 @@
+//! Metrics the domain must not know of: engine call errors (a [`Scheduler`] decorator) and the
+//! database pool's use (read at scrape time).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use deis_domain::{
+    ContainerSpec, ImageInfo, LogLine, Observed, RunOutput, RunSpec, Scheduler, SchedulerError,
+    TagKind,
+};
+use deis_store::DieselStore;
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// A [`Scheduler`] that counts the errors of every engine call by operation and kind
+/// (`deis_engine_errors_total{operation, kind}`, kind `unavailable` or `failed`).
+pub struct MeteredScheduler {
+    inner: Arc<dyn Scheduler>,
+    errors: IntCounterVec,
+}
+
+impl MeteredScheduler {
+    /// Wraps `inner`, registering the error counter in `registry`.
+    pub fn new(inner: Arc<dyn Scheduler>, registry: &Registry) -> prometheus::Result<Self> {
+        let errors = IntCounterVec::new(
+            Opts::new(
+                "deis_engine_errors_total",
+                "Engine calls that failed, by operation and kind",
+            ),
+            &["operation", "kind"],
+        )?;
+        registry.register(Box::new(errors.clone()))?;
+        Ok(Self { inner, errors })
+    }
+
+    /// Counts `result`'s error, if any, under `operation`.
+    fn count<T>(
+        &self,
+        operation: &str,
+        result: Result<T, SchedulerError>,
+    ) -> Result<T, SchedulerError> {
+        if let Err(e) = &result {
+            let kind = match e {
+                SchedulerError::Unavailable(_) => "unavailable",
+                SchedulerError::Failed(_) => "failed",
+            };
+            self.errors.with_label_values(&[operation, kind]).inc();
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl Scheduler for MeteredScheduler {
+    fn release_image(&self, app: &str, version: i64) -> String {
+        self.inner.release_image(app, version)
+    }
+
+    fn tag_kind(&self, tag: &str) -> TagKind {
+        self.inner.tag_kind(tag)
+    }
+
+    async fn image(&self, reference: &str) -> Result<Option<ImageInfo>, SchedulerError> {
+        self.count("image", self.inner.image(reference).await)
+    }
+
+    async fn publish(&self, source: &str, app: &str, version: i64) -> Result<(), SchedulerError> {
+        self.count("publish", self.inner.publish(source, app, version).await)
+    }
+
+    async fn release_versions(&self, app: &str) -> Result<Vec<i64>, SchedulerError> {
+        self.count("release_versions", self.inner.release_versions(app).await)
+    }
+
+    async fn unpublish(&self, app: &str, versions: &[i64]) -> Result<(), SchedulerError> {
+        self.count("unpublish", self.inner.unpublish(app, versions).await)
+    }
+
+    async fn published_apps(&self) -> Result<Vec<String>, SchedulerError> {
+        self.count("published_apps", self.inner.published_apps().await)
+    }
+
+    async fn forget(&self, app: &str) -> Result<(), SchedulerError> {
+        self.count("forget", self.inner.forget(app).await)
+    }
+
+    async fn start(&self, specs: &[ContainerSpec]) -> Result<(), SchedulerError> {
+        self.count("start", self.inner.start(specs).await)
+    }
+
+    async fn remove(&self, names: &[String]) -> Result<(), SchedulerError> {
+        self.count("remove", self.inner.remove(names).await)
+    }
+
+    async fn list(&self, app: Option<&str>) -> Result<Vec<Observed>, SchedulerError> {
+        self.count("list", self.inner.list(app).await)
+    }
+
+    async fn run(&self, spec: &RunSpec) -> Result<RunOutput, SchedulerError> {
+        self.count("run", self.inner.run(spec).await)
+    }
+
+    async fn logs(&self, app: &str, lines: usize) -> Result<Vec<LogLine>, SchedulerError> {
+        self.count("logs", self.inner.logs(app, lines).await)
+    }
+
+    async fn tail(&self, name: &str, lines: usize) -> String {
+        self.inner.tail(name, lines).await
+    }
+
+    async fn ping(&self) -> Result<(), SchedulerError> {
+        self.count("ping", self.inner.ping().await)
+    }
+}
+
+/// The database pool's connections by state (`deis_db_pool_connections{state}`: `in_use`,
+/// `idle`, `max`), read when scraped.
+pub struct PoolCollector {
+    store: Arc<DieselStore>,
+    gauge: IntGaugeVec,
+}
+
+impl PoolCollector {
+    /// A collector of `store`'s pool.
+    pub fn new(store: Arc<DieselStore>) -> prometheus::Result<Self> {
+        let gauge = IntGaugeVec::new(
+            Opts::new(
+                "deis_db_pool_connections",
+                "Database pool connections: in_use, idle, and the pool's max",
+            ),
+            &["state"],
+        )?;
+        Ok(Self { store, gauge })
+    }
+}
+
+impl Collector for PoolCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.gauge.desc()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let pool = self.store.pool_use();
+        for (state, value) in [
+            ("in_use", pool.open.saturating_sub(pool.idle)),
+            ("idle", pool.idle),
+            ("max", pool.max),
+        ] {
+            self.gauge.with_label_values(&[state]).set(i64::from(value));
+        }
+        self.gauge.collect()
+    }
+}
