@@ -5,6 +5,7 @@
 //! so building it pulls nothing.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -104,8 +105,10 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
     for lib in shared_libraries(&controller)? {
         copy(&lib, &rootfs.join(lib.strip_prefix("/")?))?;
     }
-    fs::create_dir_all(rootfs.join("var/lib/deis"))?;
     fs::create_dir_all(rootfs.join("tmp"))?;
+    // Anyone may write /tmp (sticky); the data folder is copied in owned by the image's user.
+    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+    fs::create_dir_all(context.path().join("data/deis"))?;
     copy(
         &root.join("deploy/controller/Dockerfile"),
         &context.path().join("Dockerfile"),
