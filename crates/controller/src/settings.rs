@@ -352,6 +352,30 @@ mod tests {
     }
 
     #[test]
+    fn log_format_and_body_timeout_are_checked() {
+        let mut settings = Settings::load(None).expect("defaults load");
+        assert_eq!(settings.log_format, "text");
+        assert!(
+            settings.scheduler_identity.is_empty(),
+            "generated per database"
+        );
+        settings.log_format = "xml".into();
+        settings.body_timeout = 0;
+        let problems = settings.check().expect_err("invalid");
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems[0].starts_with("log_format"), "{problems:#?}");
+        assert!(problems[1].starts_with("body_timeout"), "{problems:#?}");
+    }
+
+    #[test]
+    fn the_sample_settings_file_is_valid() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/deis.toml");
+        let settings = Settings::load(Some(&sample)).expect("the sample loads");
+        assert_eq!(settings.log_format, "json");
+        assert!(settings.scheduler_identity.is_empty());
+    }
+
+    #[test]
     fn a_settings_file_overrides_the_defaults() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("deis.toml");
