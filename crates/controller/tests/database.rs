@@ -44,6 +44,7 @@ impl Controller {
             .env("DEIS_BCRYPT_COST", "4")
             .env("DEIS_RECONCILE_INTERVAL", "0")
             .env("DEIS_SCHEDULER_IDENTITY", "database-file-test")
+            .env("DEIS_ROUTER_BIND", "")
             .env("DOCKER_HOST", "unix:///nonexistent/deis-test/docker.sock")
             .env("DEIS_LOG", "warn")
             .stdout(Stdio::null())
