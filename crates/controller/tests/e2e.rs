@@ -1062,6 +1062,16 @@ fn reconcile_removes_its_own_orphans_and_never_a_container_it_did_not_create() {
         },
     );
     assert_eq!(world.containers(None, true), names(&app, 2, "web", [1]));
+    // Every removal is logged by name.
+    let output = ctl.output();
+    for name in [&orphan, &ghost] {
+        assert!(
+            output
+                .lines()
+                .any(|l| l.contains("reconcile removes") && l.contains(name.as_str())),
+            "no log line names {name}"
+        );
+    }
     let strangers = [plain, theirs, unlabelled];
     let running = |name: &str| {
         docker_try(&["inspect", "--format", "{{.State.Running}}", name])
@@ -1079,6 +1089,61 @@ fn reconcile_removes_its_own_orphans_and_never_a_container_it_did_not_create() {
     for name in &strangers {
         assert!(running(name), "{name} was removed with the app");
     }
+}
+
+/// The identity a controller started with, from its log.
+fn logged_identity(ctl: &Controller) -> String {
+    let output = ctl.output();
+    output
+        .lines()
+        .find(|l| l.contains("scheduler identity"))
+        .and_then(|l| l.split("identity=").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no identity logged:\n{output}"))
+}
+
+#[test]
+fn a_second_installation_with_default_settings_leaves_the_first_ones_containers_running() {
+    // Empty identities: each controller uses the one its database was given.
+    let mut first = World::new();
+    let a = Controller::start(&first, &[("DEIS_SCHEDULER_IDENTITY", "")]);
+    first.identity = logged_identity(&a);
+    let user = a.user("first");
+    let app = first.app("default");
+    user.create_app(&app);
+    user.build_web(&app);
+    let before = converged(&first, &user, &app);
+    assert_eq!(before.len(), 1);
+
+    let mut second = World::new();
+    let b = Controller::start(
+        &second,
+        &[
+            ("DEIS_SCHEDULER_IDENTITY", ""),
+            ("DEIS_RECONCILE_INTERVAL", "1"),
+            ("DEIS_LOG", "deis_controller=debug,info"),
+        ],
+    );
+    second.identity = logged_identity(&b);
+    assert_ne!(first.identity, second.identity);
+    wait_for(
+        "three reconcile passes of the second installation",
+        CONVERGE,
+        || {
+            let passes = b
+                .output()
+                .matches("reconciled: engine matches the database")
+                .count();
+            (passes >= 3).then_some(())
+        },
+    );
+    assert_eq!(first.containers(Some(&app), true), before);
+    assert!(second.containers(None, false).is_empty());
+    drop(b);
+    drop(second);
+    user.delete(&format!("/v1/apps/{app}"))
+        .expect(StatusCode::NO_CONTENT, "destroy");
 }
 
 #[test]
