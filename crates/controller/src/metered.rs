@@ -152,3 +152,86 @@ impl Collector for PoolCollector {
         self.gauge.collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use deis_testkit::FakeScheduler;
+
+    use super::*;
+
+    fn sample(registry: &Registry, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric().iter())
+            .find(|metric| {
+                labels.iter().all(|(k, v)| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .any(|pair| pair.name() == *k && pair.value() == *v)
+                })
+            })
+            .map(|metric| {
+                // A family is either counters or gauges; the other reads 0.
+                metric.get_counter().get_value() + metric.get_gauge().get_value()
+            })
+    }
+
+    #[tokio::test]
+    async fn engine_errors_are_counted_by_operation_and_kind() {
+        let fake = Arc::new(FakeScheduler::default());
+        let registry = Registry::new();
+        let metered = MeteredScheduler::new(fake.clone(), &registry).expect("registers");
+        metered.list(None).await.expect("the fake answers");
+        assert_eq!(
+            sample(
+                &registry,
+                "deis_engine_errors_total",
+                &[("operation", "list")]
+            ),
+            None,
+            "successes are not errors"
+        );
+        fake.unreachable.store(true, Ordering::SeqCst);
+        for _ in 0..2 {
+            metered.list(None).await.expect_err("unreachable");
+        }
+        metered.ping().await.expect_err("unreachable");
+        assert_eq!(
+            sample(
+                &registry,
+                "deis_engine_errors_total",
+                &[("operation", "list"), ("kind", "unavailable")]
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            sample(
+                &registry,
+                "deis_engine_errors_total",
+                &[("operation", "ping")]
+            ),
+            Some(1.0)
+        );
+    }
+
+    #[tokio::test]
+    async fn the_pool_gauge_tells_its_size() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("pool.db").display());
+        let store = Arc::new(DieselStore::open(&url, 3).expect("opens"));
+        let registry = Registry::new();
+        registry
+            .register(Box::new(PoolCollector::new(store).expect("gauge")))
+            .expect("registers");
+        let name = "deis_db_pool_connections";
+        assert_eq!(sample(&registry, name, &[("state", "max")]), Some(3.0));
+        assert_eq!(sample(&registry, name, &[("state", "in_use")]), Some(0.0));
+        let idle = sample(&registry, name, &[("state", "idle")]).expect("idle");
+        assert!((1.0..=3.0).contains(&idle), "{idle}");
+    }
+}
