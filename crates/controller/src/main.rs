@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use deis_api::{ApiSettings, ApiState, Metrics, Registration, ServerLimits};
+use deis_builder::{Builder, BuilderSettings};
 use deis_domain::{
     NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, SealingKey, Store, Throttle,
 };
@@ -53,6 +54,9 @@ enum Command {
         #[arg(long, default_value = "")]
         email: String,
     },
+    /// The builder's git `pre-receive` hook (run by git, not by people).
+    #[command(hide = true)]
+    BuilderHook,
 }
 
 fn open_store(settings: &Settings) -> anyhow::Result<Arc<DieselStore>> {
@@ -191,6 +195,28 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
                 .await
         }))
     };
+    let (stop_builder, builder_stopped) = tokio::sync::oneshot::channel::<()>();
+    let builder_task = if settings.builder_bind.is_empty() {
+        tracing::info!("builder disabled (builder_bind is empty)");
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&settings.builder_bind)
+            .await
+            .with_context(|| format!("binding the builder to {}", settings.builder_bind))?;
+        let builder = Builder::new(
+            platform.clone(),
+            BuilderSettings {
+                data_dir: settings.data_dir.clone(),
+                hook_program: std::env::current_exe().context("locating the controller binary")?,
+                max_repo_size: settings.max_repo_size,
+                max_build_context: settings.max_build_context,
+                sweep_interval: Duration::from_secs(settings.reconcile_interval.max(5)),
+            },
+        );
+        Some(tokio::spawn(builder.serve(listener, async {
+            let _ = builder_stopped.await;
+        })))
+    };
     tracing::info!(bind = %settings.bind, database = %redact(&settings.database_url()), "serving the Deis v1 API");
     let metrics = Metrics::new(
         registry,
@@ -215,6 +241,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     notify(&[sd_notify::NotifyState::Stopping]);
     let _ = stop_router.send(());
     let _ = stop_tls.send(());
+    let _ = stop_builder.send(());
+    if let Some(task) = builder_task {
+        task.await.context("the builder stopped abnormally")??;
+    }
     if let Some(task) = router_task {
         task.await.context("the router stopped abnormally")??;
     }
@@ -364,6 +394,9 @@ async fn create_admin(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if matches!(cli.command, Some(Command::BuilderHook)) {
+        std::process::exit(deis_builder::run_hook());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -397,5 +430,6 @@ async fn main() -> anyhow::Result<()> {
             password,
             email,
         } => create_admin(settings, username, password, email).await,
+        Command::BuilderHook => unreachable!("handled before the settings are read"),
     }
 }

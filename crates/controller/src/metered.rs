@@ -112,6 +112,20 @@ impl Scheduler for MeteredScheduler {
     async fn ping(&self) -> Result<(), SchedulerError> {
         self.count("ping", self.inner.ping().await)
     }
+
+    async fn build_image(
+        &self,
+        app: &str,
+        context: Vec<u8>,
+        output: &(dyn for<'l> Fn(&'l str) + Send + Sync),
+    ) -> Result<String, SchedulerError> {
+        let built = self.inner.build_image(app, context, output).await;
+        self.count("build_image", built)
+    }
+
+    async fn discard_image(&self, id: &str) -> Result<(), SchedulerError> {
+        self.count("discard_image", self.inner.discard_image(id).await)
+    }
 }
 
 /// The database pool's connections by state (`deis_db_pool_connections{state}`: `in_use`,

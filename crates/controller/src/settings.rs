@@ -91,6 +91,12 @@ pub struct Settings {
     pub body_timeout: u64,
     /// Connections one client address may hold open to the API (0 = no limit).
     pub connections_per_ip: usize,
+    /// Address of the builder's SSH listener (`git push`); empty disables the builder.
+    pub builder_bind: String,
+    /// Largest repository one app may have on the builder, in bytes.
+    pub max_repo_size: u64,
+    /// Largest build context (the pushed commit as a tar archive), in bytes.
+    pub max_build_context: u64,
 }
 
 impl Settings {
@@ -136,7 +142,10 @@ impl Settings {
             .set_default("log_format", "text")?
             .set_default("metrics_token", "")?
             .set_default("body_timeout", 20)?
-            .set_default("connections_per_ip", 128)?;
+            .set_default("connections_per_ip", 128)?
+            .set_default("builder_bind", "127.0.0.1:2222")?
+            .set_default("max_repo_size", 512 * 1024 * 1024)?
+            .set_default("max_build_context", 256 * 1024 * 1024)?;
         if let Some(file) = file {
             builder = builder.add_source(
                 config::File::from(file)
@@ -214,6 +223,7 @@ impl Settings {
         for (name, value) in [
             ("router_bind", &self.router_bind),
             ("router_tls_bind", &self.router_tls_bind),
+            ("builder_bind", &self.builder_bind),
         ] {
             if !value.is_empty() && value.parse::<std::net::SocketAddr>().is_err() {
                 problems.push(format!(
@@ -229,6 +239,9 @@ impl Settings {
         }
         if self.body_timeout == 0 {
             problems.push("body_timeout: must be at least 1 second".into());
+        }
+        if self.max_repo_size == 0 || self.max_build_context == 0 {
+            problems.push("max_repo_size, max_build_context: must be at least 1 byte".into());
         }
         if self.keep_releases == 0 {
             problems.push("keep_releases: must be at least 1 (the running release)".into());

@@ -28,8 +28,8 @@ pub use scheduler::{
 };
 
 pub use platform::{
-    BuildInput, CertInput, Platform, PlatformSettings, Quotas, Regenerate, RestartTarget,
-    image_reference,
+    BuildInput, CertInput, Platform, PlatformSettings, PushInput, Quotas, Regenerate,
+    RestartTarget, image_reference, parse_procfile,
 };
 pub use store::{AppLock, AppScope, Store};
 pub use throttle::{Failures, Throttle};

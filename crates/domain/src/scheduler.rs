@@ -179,4 +179,23 @@ pub trait Scheduler: Send + Sync {
     async fn ping(&self) -> Result<(), SchedulerError> {
         self.list(None).await.map(drop)
     }
+    /// Builds an image for `app` from `context` (a tar archive with a `Dockerfile` at its
+    /// root) without pulling anything, handing every output line to `output`; answers the
+    /// image's id. `Failed` carries why the build failed (the Dockerfile's fault).
+    async fn build_image(
+        &self,
+        app: &str,
+        context: Vec<u8>,
+        output: &(dyn for<'l> Fn(&'l str) + Send + Sync),
+    ) -> Result<String, SchedulerError> {
+        let _ = (context, output);
+        Err(SchedulerError::Failed(format!(
+            "this scheduler cannot build images (app {app})"
+        )))
+    }
+    /// Removes a built image (by id) that no release took, unless it carries a tag.
+    async fn discard_image(&self, id: &str) -> Result<(), SchedulerError> {
+        let _ = id;
+        Ok(())
+    }
 }

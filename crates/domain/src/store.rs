@@ -179,6 +179,8 @@ pub trait Store: Send + Sync {
     async fn key(&self, owner: &str, id: &str) -> StoreResult<Key>;
     /// Removes one key of the user.
     async fn remove_key(&self, owner: &str, id: &str) -> StoreResult<()>;
+    /// The key whose line holds this base64 key data (its second field), of any user.
+    async fn key_by_data(&self, data: &str) -> StoreResult<Key>;
 
     /// Stores a push record.
     async fn add_push(&self, push: Push) -> StoreResult<()>;

@@ -10,7 +10,7 @@ use tokio::sync::Mutex;
 use crate::engine::{Engine, classify};
 use crate::names::Names;
 use crate::network::Known;
-use crate::{DockerSettings, images, logs, observe, remove, run, start};
+use crate::{DockerSettings, build, images, logs, observe, remove, run, start};
 
 /// The [`Scheduler`] on one Docker Engine.
 ///
@@ -146,5 +146,20 @@ impl Scheduler for DockerScheduler {
             Ok(docker) => logs::tail_text(&self.engine, docker, name, lines).await,
             Err(_) => String::new(),
         }
+    }
+
+    #[tracing::instrument(skip(self, context, output), fields(context = context.len()))]
+    async fn build_image(
+        &self,
+        app: &str,
+        context: Vec<u8>,
+        output: &(dyn for<'l> Fn(&'l str) + Send + Sync),
+    ) -> Result<String, SchedulerError> {
+        build::build(self, app, context, output).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn discard_image(&self, id: &str) -> Result<(), SchedulerError> {
+        build::discard(self, id).await
     }
 }

@@ -68,3 +68,27 @@ pub(crate) fn remove(conn: &mut DbConn, owner: &str, id: &str) -> QueryResult<()
     .execute(conn)?;
     found(removed)
 }
+
+/// The key whose line's second field is `data` (base64 holds no `LIKE` wildcard, and the exact
+/// field is compared after the match).
+pub(crate) fn by_data(conn: &mut DbConn, data: &str) -> QueryResult<Key> {
+    if data.is_empty()
+        || !data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+    {
+        return Err(diesel::result::Error::NotFound);
+    }
+    let rows = keys::table
+        .filter(keys::public_key.like(format!("% {data}%")))
+        .order(keys::seq)
+        .select(KeyRow::as_select())
+        .load(conn)?;
+    for row in rows {
+        let key = Key::try_from(row)?;
+        if key.public.split_whitespace().nth(1) == Some(data) {
+            return Ok(key);
+        }
+    }
+    Err(diesel::result::Error::NotFound)
+}

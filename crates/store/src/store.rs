@@ -544,6 +544,12 @@ impl Store for DieselStore {
             .await
     }
 
+    async fn key_by_data(&self, data: &str) -> StoreResult<Key> {
+        let data = data.to_owned();
+        self.with_conn("key", move |c| keys::by_data(c, &data))
+            .await
+    }
+
     async fn add_push(&self, push: Push) -> StoreResult<()> {
         self.with_conn("app", move |c| events::add_push(c, &push))
             .await

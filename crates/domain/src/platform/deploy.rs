@@ -88,7 +88,7 @@ impl BuildInput {
 }
 
 /// Procfile entries must be named like process types and hold command strings.
-fn procfile_entries(map: JsonMap) -> Result<JsonMap, String> {
+pub(super) fn procfile_entries(map: JsonMap) -> Result<JsonMap, String> {
     for (k, v) in &map {
         let named = !k.is_empty()
             && k.len() <= 63
@@ -195,8 +195,18 @@ impl Platform {
     ) -> Result<(Build, Release), Error> {
         let app = self.visible_app(user, id).await?;
         self.check_image(user, &input.image).await?;
-        let _lock = self.store.lock_app(&app.id).await?;
-        let app = self.store.app(&app.id).await?;
+        self.deploy_build(user, &app.id, input).await
+    }
+
+    /// Stores a build whose image may be used and deploys it (see [`Platform::create_build`]).
+    pub(super) async fn deploy_build(
+        &self,
+        user: &User,
+        id: &str,
+        input: BuildInput,
+    ) -> Result<(Build, Release), Error> {
+        let _lock = self.store.lock_app(id).await?;
+        let app = self.store.app(id).await?;
         self.check_first_deploy(user, &app, &input.procfile).await?;
         let latest = self.store.latest_release(&app.id).await?;
         let config = self.store.config(latest.config).await?;

@@ -32,6 +32,7 @@ use crate::validate::{self, Collector, REQUIRED};
 
 mod accounts;
 mod apps;
+mod builder;
 mod certs;
 mod containers;
 mod deploy;
@@ -47,6 +48,7 @@ mod sharing;
 mod throttling;
 
 pub use accounts::Regenerate;
+pub use builder::{PushInput, parse_procfile};
 pub use certs::CertInput;
 pub use deploy::BuildInput;
 pub use images::image_reference;
