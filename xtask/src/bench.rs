@@ -264,6 +264,7 @@ fn api(root: &Path, args: &Args) -> anyhow::Result<()> {
         .arg("serve")
         .env("DEIS_BIND", &api_addr)
         .env("DEIS_ROUTER_BIND", "")
+        .env("DEIS_BUILDER_BIND", "")
         .env(
             "DEIS_DATABASE_URL",
             format!("sqlite://{}", data.path().join("deis.db").display()),

@@ -155,6 +155,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             .arg("serve")
             .env("DEIS_BIND", &addr)
             .env("DEIS_ROUTER_BIND", "")
+            .env("DEIS_BUILDER_BIND", "")
             .env(
                 "DEIS_DATABASE_URL",
                 format!("sqlite://{}", data.path().join("deis.db").display()),

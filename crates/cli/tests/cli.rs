@@ -81,6 +81,7 @@ impl Controller {
             .arg("serve")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
             .env("DEIS_ROUTER_BIND", format!("127.0.0.1:{}", free_port()))
+            .env("DEIS_BUILDER_BIND", "")
             .env(
                 "DEIS_DATABASE_URL",
                 format!("sqlite://{}/deis.db", dir.path().display()),

@@ -39,6 +39,7 @@ impl Controller {
             .arg("serve")
             .env_remove("DEIS_CONFIG")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
+            .env("DEIS_BUILDER_BIND", "")
             .env("DEIS_DATABASE_URL", format!("sqlite://{}", db.display()))
             .env("DEIS_SECRET_KEY", "database-test-secret-key")
             .env("DEIS_BCRYPT_COST", "4")

@@ -284,6 +284,7 @@ impl Controller {
             .env_remove("DOCKER_HOST")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
             .env("DEIS_ROUTER_BIND", format!("127.0.0.1:{router_port}"))
+            .env("DEIS_BUILDER_BIND", "")
             .env("DEIS_DOMAIN", "localhost")
             .env("DEIS_DATABASE_URL", world.db_url())
             .env("DEIS_SECRET_KEY", "e2e-secret-key-of-enough-length")

@@ -35,6 +35,7 @@ impl Replica {
             .arg("serve")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
             .env("DEIS_ROUTER_BIND", "")
+            .env("DEIS_BUILDER_BIND", "")
             .env("DEIS_DATABASE_URL", database_url)
             .env("DEIS_BCRYPT_COST", "4")
             .env("DEIS_RECONCILE_INTERVAL", "0")
