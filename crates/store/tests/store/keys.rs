@@ -56,9 +56,16 @@ async fn keys_are_unique_and_scoped_to_their_owner(store: Arc<DieselStore>) {
     assert_eq!(store.key("bob", "desk").await.expect("key"), bobs);
     assert_not_found(store.key("bob", "laptop").await, "key");
     assert_not_found(store.remove_key("bob", "laptop").await, "key");
+    // The builder finds a key by its data field, exactly, whoever owns it.
+    assert_eq!(store.key_by_data("AAAA1").await.expect("by data"), desk);
+    assert_eq!(store.key_by_data("BBBB").await.expect("by data"), bobs);
+    for data in ["AAAA", "AAAA1 alice@desk", "A%", "_AAA1", "", "alice@desk"] {
+        assert_not_found(store.key_by_data(data).await, "key");
+    }
 
     store.remove_key("alice", "desk").await.expect("removed");
     assert_not_found(store.key("alice", "desk").await, "key");
+    assert_not_found(store.key_by_data("AAAA1").await, "key");
     assert_eq!(store.key("bob", "desk").await.expect("bob's stays"), bobs);
     let listed = store.list_keys("alice", PageSel::Last).await.expect("list");
     assert_eq!((listed.count, listed.items), (1, vec![laptop]));
