@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything the test suite needs, then the whole suite.
 //!
-//! Builds the test image, starts a throwaway PostgreSQL (installed from Debian when absent)
+//! Installs `git` and `openssh-client` when missing (the builder's tests), builds the test
+//! image, starts a throwaway PostgreSQL (installed from Debian when absent)
 //! and runs `cargo test --workspace` with `DEIS_TEST_POSTGRES_URL` pointing at it (the store
 //! suite runs each test on both backends, everything else on SQLite and the real engine), then
 //! the API suite once more with `DEIS_TEST_BACKEND=postgres`.
@@ -23,6 +24,7 @@ pub(crate) struct Args {
 
 /// Prepares the services and runs the suite.
 pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
+    ensure_git_and_ssh()?;
     crate::test_image::run(root, &crate::test_image::Args::default())?;
     let postgres = if args.no_postgres {
         None
@@ -46,6 +48,28 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
         crate::run(
             cargo_test(&["-p", "deis-api", "--test", "api"]).env("DEIS_TEST_BACKEND", "postgres"),
         )?;
+    }
+    Ok(())
+}
+
+/// The builder's tests push with the real `git` and `ssh` clients (and the builder itself runs
+/// the system's git): installs `git` and `openssh-client` from Debian when either is missing.
+fn ensure_git_and_ssh() -> anyhow::Result<()> {
+    let present = |program: &str, arg: &str| Command::new(program).arg(arg).output().is_ok();
+    if present("git", "--version") && present("ssh", "-V") && present("ssh-keygen", "-?") {
+        return Ok(());
+    }
+    eprintln!("xtask: installing git and openssh-client from Debian");
+    let install = || {
+        crate::run(
+            Command::new("apt-get")
+                .args(["install", "-y", "--no-install-recommends", "git", "openssh-client"])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    if install().is_err() {
+        crate::run(Command::new("apt-get").arg("update"))?;
+        install()?;
     }
     Ok(())
 }
