@@ -63,7 +63,13 @@ fn ensure_git_and_ssh() -> anyhow::Result<()> {
     let install = || {
         crate::run(
             Command::new("apt-get")
-                .args(["install", "-y", "--no-install-recommends", "git", "openssh-client"])
+                .args([
+                    "install",
+                    "-y",
+                    "--no-install-recommends",
+                    "git",
+                    "openssh-client",
+                ])
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
     };

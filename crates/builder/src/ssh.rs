@@ -273,7 +273,16 @@ impl Exec {
             Err(e) => return refuse(write, &format!("! {e}\n")).await,
         }
         let lock = self.builder.app_lock(&app);
-        let _held = lock.lock().await;
+        let _held = match lock.try_lock() {
+            Ok(held) => held,
+            Err(_) => {
+                let mut stderr = write.make_writer_ext(Some(1));
+                let note = format!("-----> Another push of {app} is under way; waiting for it\n");
+                let _ = stderr.write_all(note.as_bytes()).await;
+                let _ = stderr.flush().await;
+                lock.lock().await
+            }
+        };
         let code = match self.git(service, &app, read, &write).await {
             Ok(code) => code,
             Err(why) => {
@@ -379,17 +388,25 @@ async fn pipe(
         // Past the client's end of input, wait for git to finish.
         std::future::pending::<()>().await;
     };
+    // Each pipe is closed as soon as its copy ends, also when the client went away, so git
+    // cannot block on a full pipe nobody reads.
     let output = async {
-        let (out, err) = tokio::join!(
-            tokio::io::copy(&mut stdout, &mut data),
-            tokio::io::copy(&mut stderr, &mut errors)
-        );
-        let _ = data.flush().await;
-        let _ = errors.flush().await;
-        let status = child.wait().await;
-        (out, err, status)
+        let out = async move {
+            let copied = tokio::io::copy(&mut stdout, &mut data).await;
+            drop(stdout);
+            let _ = data.flush().await;
+            copied
+        };
+        let err = async move {
+            let copied = tokio::io::copy(&mut stderr, &mut errors).await;
+            drop(stderr);
+            let _ = errors.flush().await;
+            copied
+        };
+        let _ = tokio::join!(out, err);
+        child.wait().await
     };
-    let (_, _, status) = tokio::select! {
+    let status = tokio::select! {
         done = output => done,
         () = input => unreachable!("input never ends by itself"),
     };

@@ -244,7 +244,6 @@ impl Controller {
             .json()
             .expect("login body");
         let user = User {
-            name: username.to_owned(),
             base: self.base.clone(),
             http: self.http.clone(),
             token: body["token"].as_str().expect("a token").to_owned(),
@@ -311,7 +310,6 @@ fn keygen(world: &World, name: &str) -> PathBuf {
 
 /// An authenticated API client with an SSH key.
 struct User {
-    name: String,
     base: String,
     http: Client,
     token: String,
@@ -516,6 +514,32 @@ fn pushes_build_deploy_roll_and_refuse() {
     assert!(!cloned.status.success(), "bob cloned: {}", text(&cloned));
     assert_eq!(alice.versions(&app), vec![3, 2, 1]);
 
+    // Bob's own app may not build from alice's release image, nor from an image the engine
+    // does not hold; both are refused before anything is built.
+    let bobs_app = unique("bob");
+    let (status, body) = bob.post("/v1/apps", json!({ "id": bobs_app }));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let bobs = Source::new(&world, "bobs-source");
+    let theirs = format!("deis-release/{}/{app}:v3", world.identity);
+    for (base, why) in [
+        (theirs.as_str(), "is a release of an app you cannot access"),
+        ("nosuch/base-image:1", "has no image nosuch/base-image:1"),
+    ] {
+        bobs.commit(&[(
+            "Dockerfile",
+            &format!("FROM {base}\nRUN cat /etc/hostname\n"),
+        )]);
+        let pushed = git_ssh(
+            &world,
+            &bobs.dir,
+            &bob.key,
+            &["push", &ctl.remote(&bobs_app), "master"],
+        );
+        assert!(!pushed.status.success(), "{base}: {}", text(&pushed));
+        assert!(text(&pushed).contains(why), "{base}: {}", text(&pushed));
+    }
+    assert_eq!(bob.versions(&bobs_app), vec![1]);
+
     // A Dockerfile whose RUN fails fails the push: no build, no release, no ref moved, and
     // the running release still runs the old code.
     let broken = source.commit(&[("Dockerfile", &format!("FROM {IMAGE}\nRUN exit 7\n"))]);
@@ -591,7 +615,6 @@ fn pushes_build_deploy_roll_and_refuse() {
         Duration::from_secs(30),
         || (!repo.exists()).then_some(()),
     );
-    let _ = &bob.name;
 }
 
 #[test]

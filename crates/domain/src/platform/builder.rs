@@ -45,6 +45,55 @@ pub fn parse_procfile(text: &str) -> Result<JsonMap, String> {
     deploy::procfile_entries(map).map_err(|e| format!("Procfile: {e}"))
 }
 
+/// The images a Dockerfile builds from: every `FROM` image and `COPY --from` image that is
+/// not an earlier stage (or `scratch`). References made of variables are refused: the builder
+/// passes no build arguments, and what they name could not be checked before the build.
+pub fn dockerfile_images(text: &str) -> Result<Vec<String>, String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut images: Vec<String> = Vec::new();
+    let mut froms = 0;
+    for line in text.replace("\\\n", " ").lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        let Some(instruction) = words.next().map(str::to_ascii_uppercase) else {
+            continue;
+        };
+        let args: Vec<&str> = words.filter(|w| !w.starts_with("--platform=")).collect();
+        let (image, stage) = match instruction.as_str() {
+            "FROM" => {
+                froms += 1;
+                let image = *args.first().ok_or("FROM names no image")?;
+                let stage = match (args.get(1), args.get(2)) {
+                    (Some(as_word), Some(stage)) if as_word.eq_ignore_ascii_case("as") => {
+                        Some(stage.to_ascii_lowercase())
+                    }
+                    _ => None,
+                };
+                (image, stage)
+            }
+            "COPY" | "ADD" => match args.iter().find_map(|a| a.strip_prefix("--from=")) {
+                Some(image) => (image, None),
+                None => continue,
+            },
+            _ => continue,
+        };
+        if image.contains('$') {
+            return Err(format!(
+                "{instruction} {image}: the builder passes no build arguments; name the image"
+            ));
+        }
+        let earlier_stage =
+            stages.iter().any(|s| s.eq_ignore_ascii_case(image)) || image.parse::<usize>().is_ok();
+        if !earlier_stage && image != "scratch" && !images.iter().any(|i| i == image) {
+            images.push(image.to_owned());
+        }
+        stages.extend(stage);
+    }
+    if froms == 0 {
+        return Err("the Dockerfile has no FROM".into());
+    }
+    Ok(images)
+}
+
 impl Platform {
     /// The active user who registered this key data (the base64 field of a public key line),
     /// with the key; `NotFound` for a key nobody registered.
@@ -79,6 +128,16 @@ impl Platform {
         let procfile = parse_procfile(&push.procfile).map_err(Error::Refused)?;
         if push.sha.len() != 40 || !push.sha.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Refused(format!("{:?} is not a commit id", push.sha)));
+        }
+        for base in dockerfile_images(&push.dockerfile).map_err(Error::Refused)? {
+            match self.check_image(user, &base).await {
+                Err(Error::Fields(_)) => {
+                    return Err(Error::Refused(format!(
+                        "The Dockerfile names {base:?}, which is not an image reference"
+                    )));
+                }
+                other => other?,
+            }
         }
         let image = match self
             .scheduler
@@ -128,7 +187,31 @@ impl Platform {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_procfile;
+    use super::{dockerfile_images, parse_procfile};
+
+    #[test]
+    fn dockerfiles_name_their_images() {
+        let images = |text: &str| dockerfile_images(text);
+        assert_eq!(
+            images("FROM deis/test-app:latest\nENV A=1\n"),
+            Ok(vec!["deis/test-app:latest".to_owned()])
+        );
+        assert_eq!(
+            images(
+                "from --platform=linux/amd64 base:1 AS build\nRUN make\nFROM scratch\n\
+                 COPY --from=build /a /a\nCOPY --from=other:2 /b /b\nCOPY --from=0 /c /c\n"
+            ),
+            Ok(vec!["base:1".to_owned(), "other:2".to_owned()])
+        );
+        assert_eq!(
+            images("FROM a AS a\nFROM a\n"),
+            Ok(vec!["a".to_owned()]),
+            "a stage named like its own base is the image in its own FROM, the stage later"
+        );
+        assert!(images("ARG B=x\nFROM $B\n").is_err());
+        assert!(images("FROM\n").is_err());
+        assert!(images("RUN true\n").is_err());
+    }
 
     #[test]
     fn procfiles_become_process_types() {
