@@ -21,6 +21,7 @@ use std::net::TcpListener;
 
 use actix_web::dev::{Server, Service};
 use actix_web::http::Method;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, guard, web};
 use futures_util::future::{Either, ready};
 use serde_json::json;
@@ -31,6 +32,9 @@ use crate::generation::v17;
 pub use crate::metrics::Metrics;
 use crate::routes::{account, apps, certs, hooks, keys, restart, sharing, users};
 pub use crate::state::{ApiSettings, ApiState, Registration};
+
+/// The header naming the builder's SSH port (see [`ApiSettings::builder_port`]).
+pub const BUILDER_PORT_HEADER: &str = "X-Deis-Builder-Port";
 
 /// The API version this server speaks to clients that do not select v1.7 (`X-Deis-Version`;
 /// see [`generation`]).
@@ -234,15 +238,21 @@ pub fn run_with(
     state: ApiState,
     limits: ServerLimits,
 ) -> std::io::Result<Server> {
+    let builder_port = state.settings.builder_port;
     let state = web::Data::new(state);
     let open = connections::OpenConnections::default();
     let cap = limits.connections_per_ip;
     let shutdown_timeout = limits.shutdown_timeout.as_secs();
     let limits = web::Data::new(limits);
     let server = actix_web::HttpServer::new(move || {
+        let builder = match builder_port {
+            Some(port) => DefaultHeaders::new().add((BUILDER_PORT_HEADER, port.to_string())),
+            None => DefaultHeaders::new(),
+        };
         actix_web::App::new()
             .app_data(state.clone())
             .app_data(limits.clone())
+            .wrap(builder)
             .configure(routes)
             .wrap_fn(|mut req, srv| {
                 // No route has a NUL in it, and no database should be asked for one.

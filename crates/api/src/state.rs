@@ -47,6 +47,9 @@ pub struct ApiSettings {
     /// a proxy in front) instead of the connection's peer. Only safe when every request comes
     /// through that proxy.
     pub trust_forwarded_for: bool,
+    /// Port of the builder's SSH listener, announced in `X-Deis-Builder-Port` on every answer
+    /// so clients write git remotes that match; `None` when the builder is off.
+    pub builder_port: Option<u16>,
 }
 
 /// Shared state of the HTTP server.

@@ -36,6 +36,7 @@ Subcommands, use `deis help [subcommand]` to learn more:
   perms             manage permissions for applications
   certs             manage SSL certificates the router serves
   users             list the users of the controller (admins)
+  git:remote        add the app's builder remote (for `git push`) to this repository
 
 Shortcut commands, use `deis shortcuts` to see all:
   create            create a new application
@@ -255,6 +256,9 @@ pub enum Command {
     /// Destroy an application.
     #[command(name = "apps:destroy", visible_alias = "destroy")]
     AppsDestroy(apps::DestroyArgs),
+    /// Add the app's builder remote (`git push` target) to this repository.
+    #[command(name = "git:remote")]
+    GitRemote(apps::GitRemoteArgs),
     /// Print the most recent log lines of an application.
     #[command(name = "apps:logs", visible_alias = "logs")]
     AppsLogs(apps::LogsArgs),

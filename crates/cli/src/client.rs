@@ -44,6 +44,8 @@ pub struct Reply {
     pub release: Option<String>,
     /// The body as received.
     pub body: String,
+    /// The builder's SSH port announced by `X-Deis-Builder-Port`, if any.
+    pub builder_port: Option<u16>,
 }
 
 impl Reply {
@@ -249,12 +251,18 @@ impl Client {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
+        let builder_port = resp
+            .headers()
+            .get("x-deis-builder-port")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let text = resp.text().map_err(|e| self.network_error(&e))?;
         if expect.contains(&status.as_u16()) {
             return Ok(Reply {
                 status: status.as_u16(),
                 release,
                 body: text,
+                builder_port,
             });
         }
         let mut message = error_message(&text);

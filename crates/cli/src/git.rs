@@ -49,9 +49,14 @@ pub fn remove_remote(name: &str) -> Result<()> {
         .ok_or_else(|| other(format!("could not remove the git remote {name}")))
 }
 
-/// The git URL the builder serves an app at: `ssh://git@<controller host>:2222/<app>.git`.
-pub fn remote_for(controller_host: &str, app: &str) -> String {
-    format!("ssh://git@{controller_host}:2222/{app}.git")
+/// The builder's port when the controller does not announce one.
+pub const BUILDER_PORT: u16 = 2222;
+
+/// The git URL the builder serves an app at: `ssh://git@<controller host>:<port>/<app>.git`,
+/// the port as the controller announced it (`X-Deis-Builder-Port`), else 2222.
+pub fn remote_for(controller_host: &str, port: Option<u16>, app: &str) -> String {
+    let port = port.unwrap_or(BUILDER_PORT);
+    format!("ssh://git@{controller_host}:{port}/{app}.git")
 }
 
 /// Whether `id` looks like an app id (`[a-z0-9-]+`).
@@ -143,8 +148,12 @@ mod tests {
     #[test]
     fn git_remote_url_is_the_builders() {
         assert_eq!(
-            remote_for("deis.example.com", "web"),
+            remote_for("deis.example.com", None, "web"),
             "ssh://git@deis.example.com:2222/web.git"
+        );
+        assert_eq!(
+            remote_for("127.0.0.1", Some(40022), "web"),
+            "ssh://git@127.0.0.1:40022/web.git"
         );
     }
 }

@@ -67,6 +67,8 @@ fn free_port() -> u16 {
 struct Controller {
     child: Child,
     url: String,
+    /// Port of the builder's SSH listener.
+    builder_port: u16,
     identity: String,
     dir: TempDir,
 }
@@ -76,12 +78,13 @@ impl Controller {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let identity = unique("deis-cli-test");
+        let builder_port = free_port();
         let log = std::fs::File::create(dir.path().join("controller.log")).expect("log file");
         let child = Command::new(controller_bin())
             .arg("serve")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
             .env("DEIS_ROUTER_BIND", format!("127.0.0.1:{}", free_port()))
-            .env("DEIS_BUILDER_BIND", "")
+            .env("DEIS_BUILDER_BIND", format!("127.0.0.1:{builder_port}"))
             .env(
                 "DEIS_DATABASE_URL",
                 format!("sqlite://{}/deis.db", dir.path().display()),
@@ -99,6 +102,7 @@ impl Controller {
         let mut controller = Controller {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            builder_port,
             identity,
             dir,
         };
@@ -358,8 +362,24 @@ fn a_new_user_goes_from_register_to_cancel() {
     assert!(out.contains("Git remote deis added"), "{out}");
     assert_eq!(
         git(&repo, &["config", "--get", "remote.deis.url"]).trim(),
-        format!("ssh://git@127.0.0.1:2222/{app}.git")
+        format!("ssh://git@127.0.0.1:{}/{app}.git", controller.builder_port)
     );
+    // git:remote writes the same remote under another name, and refuses to replace one.
+    let out = user.ok(&["git:remote", "-r", "builder"]);
+    assert!(out.contains("Git remote builder added"), "{out}");
+    assert_eq!(
+        git(&repo, &["config", "--get", "remote.builder.url"]).trim(),
+        format!("ssh://git@127.0.0.1:{}/{app}.git", controller.builder_port)
+    );
+    git(
+        &repo,
+        &["remote", "set-url", "builder", "ssh://elsewhere/x.git"],
+    );
+    let refused = user.run(&["git:remote", "-r", "builder"]);
+    assert_eq!(refused.code, 1, "{}", refused.stdout);
+    assert!(refused.stderr.contains("--overwrite"), "{}", refused.stderr);
+    user.ok(&["git:remote", "-r", "builder", "--overwrite"]);
+    git(&repo, &["remote", "remove", "builder"]);
     assert!(user.ok(&["apps"]).contains(&app));
     let info = user.ok(&["apps:info"]);
     assert!(info.contains(&format!("=== {app} Application")), "{info}");

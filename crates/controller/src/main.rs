@@ -147,6 +147,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         builder_key: Some(settings.builder_key.clone()).filter(|k| !k.is_empty()),
         body_limit: settings.body_limit,
         trust_forwarded_for: settings.trust_forwarded_for,
+        builder_port: settings
+            .builder_bind
+            .parse::<std::net::SocketAddr>()
+            .ok()
+            .map(|a| a.port()),
     };
     // The image reference grammar is one large regular expression, compiled on first use
     // (about 0.15 s): compile it now rather than in the first build request.

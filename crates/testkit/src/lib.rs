@@ -516,6 +516,7 @@ pub fn api_settings() -> ApiSettings {
         builder_key: Some(BUILDER_KEY.into()),
         body_limit: 64 * 1024,
         trust_forwarded_for: false,
+        builder_port: None,
     }
 }
 

@@ -37,6 +37,49 @@ pub struct CreateArgs {
     pub remote: String,
 }
 
+/// Options of `git:remote`.
+#[derive(Debug, Args)]
+pub struct GitRemoteArgs {
+    /// Which app.
+    #[command(flatten)]
+    pub app: AppOpt,
+    /// Name of the git remote.
+    #[arg(short = 'r', long, default_value = git::REMOTE, value_name = "REMOTE")]
+    pub remote: String,
+    /// Replace a remote of that name that points elsewhere.
+    #[arg(short = 'o', long)]
+    pub overwrite: bool,
+}
+
+/// `deis git:remote`: adds the git remote of the app's builder (host of the controller, port
+/// as the controller announces it) to the repository of the current directory.
+pub fn git_remote(ctx: &mut Ctx, a: GitRemoteArgs) -> Result<()> {
+    if git::repository_root().is_none() {
+        return Err(usage("git:remote works inside a git repository".to_owned()));
+    }
+    let (app, client) = ctx.app_client(&a.app)?;
+    let reply = client.get_reply(&["apps", &app], &[200])?;
+    let host = client.base().host_str().unwrap_or("localhost");
+    let url = git::remote_for(host, reply.builder_port, &app);
+    match git::remote_url(&a.remote) {
+        Some(existing) if existing == url => {
+            ctx.say(&format!("Git remote {} already points at {url}", a.remote));
+            return Ok(());
+        }
+        Some(existing) if !a.overwrite => {
+            return Err(other(format!(
+                "the git remote {} points at {existing}; pass --overwrite to replace it",
+                a.remote
+            )));
+        }
+        Some(_) => git::remove_remote(&a.remote)?,
+        None => {}
+    }
+    git::add_remote(&a.remote, &url)?;
+    ctx.say(&format!("Git remote {} added ({url})", a.remote));
+    Ok(())
+}
+
 /// Options of `apps:destroy`.
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
@@ -123,12 +166,12 @@ pub fn create(ctx: &mut Ctx, a: CreateArgs) -> Result<()> {
         body.insert("id".into(), Value::from(id.clone()));
     }
     let progress = Progress::start("Creating application... ", ctx.json);
-    let app = client
-        .post(&["apps"], &Value::Object(body), &[201])?
-        .json()?;
+    let reply = client.post(&["apps"], &Value::Object(body), &[201])?;
+    let app = reply.json()?;
     let id = value_text(&app["id"]);
     progress.done(&format!("done, created {id}"));
-    let remote = git::remote_for(client.base().host_str().unwrap_or("localhost"), &id);
+    let host = client.base().host_str().unwrap_or("localhost");
+    let remote = git::remote_for(host, reply.builder_port, &id);
     if add_remote {
         git::add_remote(&a.remote, &remote)?;
         ctx.say(&format!("Git remote {} added", a.remote));

@@ -107,6 +107,7 @@ pub fn run(ctx: &mut Ctx, command: Command) -> Result<i32> {
         C::AppsRun(a) => return apps::run(ctx, a),
         C::AppsOpen(a) => apps::open(ctx, &a.app),
         C::AppsTransfer(a) => apps::transfer(ctx, a),
+        C::GitRemote(a) => apps::git_remote(ctx, a),
 
         C::Config(a) | C::ConfigList(a) => config::list(ctx, a),
         C::ConfigSet(a) => config::set(ctx, a),
