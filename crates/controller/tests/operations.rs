@@ -122,6 +122,7 @@ impl Serving {
             .env_remove("DEIS_SCHEDULER_IDENTITY")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
             .env("DEIS_ROUTER_BIND", "")
+            .env("DEIS_BUILDER_BIND", "")
             .env("DEIS_DATABASE_URL", db)
             .env("DEIS_SECRET_KEY", "operations-test-secret-key")
             .env("DEIS_BCRYPT_COST", "4")
