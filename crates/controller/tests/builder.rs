@@ -693,3 +693,119 @@ fn the_host_key_survives_a_restart_and_wrong_keys_are_throttled() {
         text(&ls)
     );
 }
+
+#[test]
+fn concurrent_pushes_deploy_in_order_and_big_pushes_are_capped() {
+    let world = World::new();
+    let ctl = Controller::start(
+        &world,
+        free_port(),
+        &[
+            ("DEIS_MAX_REPO_SIZE", "400000"),
+            ("DEIS_MAX_BUILD_CONTEXT", "100000"),
+        ],
+    );
+    let alice = ctl.user(&world, "alice");
+    let (one, two) = (unique("one"), unique("two"));
+    for app in [&one, &two] {
+        let (status, body) = alice.post("/v1/apps", json!({ "id": app }));
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    // Two apps build at once; two divergent force-pushes of one app go one after the other,
+    // and the app runs the commit its master ends up at.
+    let first = Source::new(&world, "first");
+    first.commit(&[("Dockerfile", &dockerfile("first"))]);
+    let second = Source::new(&world, "second");
+    second.commit(&[("Dockerfile", &dockerfile("second"))]);
+    let pushes: Vec<_> = [(&first, &one), (&first, &two), (&second, &two)]
+        .into_iter()
+        .map(|(source, app)| {
+            let (dir, key, remote) = (source.dir.clone(), alice.key.clone(), ctl.remote(app));
+            let known = world.path("known_hosts");
+            thread::spawn(move || {
+                let ssh = format!(
+                    "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes \
+                 -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={}",
+                    key.display(),
+                    known.display()
+                );
+                Command::new("git")
+                    .args(["push", "--force", &remote, "master"])
+                    .current_dir(dir)
+                    .env("GIT_SSH_COMMAND", ssh)
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("git")
+            })
+        })
+        .collect();
+    for push in pushes {
+        let out = push.join().expect("push");
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    assert_eq!(alice.echo(&one, "GREETING"), "first");
+    assert_eq!(alice.versions(&two), vec![3, 2, 1]);
+    let head = git_ssh(
+        &world,
+        &first.dir,
+        &alice.key,
+        &["ls-remote", &ctl.remote(&two), "master"],
+    );
+    let head = text(&head);
+    let latest = alice.get(&format!("/v1/apps/{two}/builds"))["results"][0]["sha"]
+        .as_str()
+        .expect("sha")
+        .to_owned();
+    assert!(
+        head.starts_with(&latest),
+        "master {head} but the latest build is {latest}"
+    );
+    let expected = if latest == second.git(&["rev-parse", "HEAD"]) {
+        "second"
+    } else {
+        "first"
+    };
+    assert_eq!(alice.echo(&two, "GREETING"), expected);
+
+    // A commit whose archive is over max_build_context fails the push; a push whose pack
+    // would take the repository over max_repo_size is refused by git. Neither deploys.
+    let noise = |len: usize, seed: u64| -> String {
+        let mut state = seed;
+        (0..len)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                char::from(b'!' + ((state >> 33) % 90) as u8)
+            })
+            .collect()
+    };
+    first.commit(&[("noise.txt", &noise(150_000, 1))]);
+    let pushed = git_ssh(
+        &world,
+        &first.dir,
+        &alice.key,
+        &["push", &ctl.remote(&one), "master"],
+    );
+    assert!(!pushed.status.success(), "{}", text(&pushed));
+    assert!(
+        text(&pushed).contains("max_build_context"),
+        "{}",
+        text(&pushed)
+    );
+    first.commit(&[("noise.txt", &noise(600_000, 2))]);
+    let pushed = git_ssh(
+        &world,
+        &first.dir,
+        &alice.key,
+        &["push", &ctl.remote(&one), "master"],
+    );
+    assert!(!pushed.status.success(), "{}", text(&pushed));
+    assert!(
+        text(&pushed).contains("maximum allowed size"),
+        "{}",
+        text(&pushed)
+    );
+    assert_eq!(alice.versions(&one), vec![2, 1]);
+}
