@@ -179,6 +179,22 @@ impl Handler for Connection {
         Ok(())
     }
 
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        // No terminals here: git needs none, and there is no shell to give one to.
+        session.channel_failure(channel)?;
+        Ok(())
+    }
+
     async fn shell_request(
         &mut self,
         channel: ChannelId,

@@ -649,6 +649,44 @@ fn the_host_key_survives_a_restart_and_wrong_keys_are_throttled() {
     );
     assert!(ls.status.success(), "after restart: {}", text(&ls));
 
+    // No shell, no other command, no other user.
+    let ssh = |user: &str, command: &[&str]| {
+        let out = Command::new("ssh")
+            .args([
+                "-i",
+                alice.key.to_str().expect("path"),
+                "-p",
+                &ctl.ssh_port.to_string(),
+            ])
+            .args(["-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"])
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                world.path("known_hosts").display()
+            ))
+            .arg(format!("{user}@127.0.0.1"))
+            .args(command)
+            .stdin(Stdio::null())
+            .output()
+            .expect("ssh");
+        (out.status.code(), text(&out))
+    };
+    let (code, said) = ssh("git", &[]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("Hi alice!") && said.contains("no shell"),
+        "{said}"
+    );
+    let (code, said) = ssh("git", &["cat", "/etc/passwd"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains("runs only git-receive-pack and git-upload-pack"),
+        "{said}"
+    );
+    let (code, said) = ssh("root", &["git-upload-pack", &format!("'/{app}.git'")]);
+    assert_eq!(code, Some(255), "{said}");
+    assert!(said.contains("Permission denied"), "{said}");
+
     // Wrong keys from one address: after throttle_failures of them even the right key is
     // refused, and the client is told why.
     let stranger = keygen(&world, "stranger");
