@@ -72,6 +72,7 @@ impl Server for SshServer {
             local: self.local,
             peer,
             who: None,
+            unknown_keys: 0,
             channels: HashMap::new(),
         }
     }
@@ -84,7 +85,38 @@ struct Connection {
     local: SocketAddr,
     peer: Option<SocketAddr>,
     who: Option<(User, Key)>,
+    /// Keys offered that nobody registered; counted as wrong keys only if the connection ends
+    /// unauthenticated, so a user whose agent offers other keys first is not throttled.
+    unknown_keys: u32,
     channels: HashMap<ChannelId, Channel<Msg>>,
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.who.is_some() || self.unknown_keys == 0 {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let (platform, address) = (self.builder.inner.platform.clone(), self.address());
+        let count = self.unknown_keys;
+        runtime.spawn(async move {
+            for _ in 0..count {
+                match platform.builder_key_failed(&address).await {
+                    Ok(()) => {}
+                    Err(Error::TooMany { .. }) => {
+                        tracing::warn!(address, "wrong builder keys: address throttled");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not count a wrong key");
+                        return;
+                    }
+                }
+            }
+        });
+    }
 }
 
 impl Connection {
@@ -94,9 +126,9 @@ impl Connection {
             .unwrap_or_else(|| "unknown".into())
     }
 
-    /// The registered key and its owner, counting an unknown key against the address.
+    /// The registered key and its owner; `count` notes an unknown key (see `unknown_keys`).
     async fn identify(
-        &self,
+        &mut self,
         user: &str,
         key: &russh::keys::PublicKey,
         count: bool,
@@ -114,13 +146,7 @@ impl Connection {
             Ok(found) => Some(found),
             Err(Error::NotFound) => {
                 if count {
-                    match platform.builder_key_failed(&address).await {
-                        Err(Error::TooMany { .. }) => {
-                            tracing::warn!(address, "wrong builder keys: address throttled");
-                        }
-                        Err(e) => tracing::warn!(error = %e, "could not count a wrong key"),
-                        Ok(()) => {}
-                    }
+                    self.unknown_keys = self.unknown_keys.saturating_add(1);
                 }
                 None
             }
