@@ -540,9 +540,13 @@ fn pushes_build_deploy_roll_and_refuse() {
     }
     assert_eq!(bob.versions(&bobs_app), vec![1]);
 
-    // A Dockerfile whose RUN fails fails the push: no build, no release, no ref moved, and
-    // the running release still runs the old code.
-    let broken = source.commit(&[("Dockerfile", &format!("FROM {IMAGE}\nRUN exit 7\n"))]);
+    // A Dockerfile whose RUN fails fails the push: no build, no release, no ref moved, no
+    // layer of its steps left on the engine, and the running release still runs the old code.
+    let marker = format!("MARKER={}", unique("layer"));
+    let broken = source.commit(&[(
+        "Dockerfile",
+        &format!("FROM {IMAGE}\nENV {marker}\nRUN exit 7\n"),
+    )]);
     let pushed = git_ssh(
         &world,
         &source.dir,
@@ -553,6 +557,16 @@ fn pushes_build_deploy_roll_and_refuse() {
     assert!(!pushed.status.success(), "broken push succeeded: {said}");
     assert!(said.contains("non-zero code: 7"), "{said}");
     assert!(said.contains("pre-receive hook declined"), "{said}");
+    let since = docker_try(&["images", "-a", "-q", "--filter", &format!("since={IMAGE}")])
+        .unwrap_or_default();
+    for id in lines(&since) {
+        let env = docker_try(&["image", "inspect", "--format", "{{json .Config.Env}}", &id])
+            .unwrap_or_default();
+        assert!(
+            !env.contains(&marker),
+            "layer {id} of the failed build was left"
+        );
+    }
     assert_eq!(alice.versions(&app), vec![3, 2, 1]);
     assert_eq!(alice.get(&format!("/v1/apps/{app}/builds"))["count"], 2);
     let refs = git_ssh(

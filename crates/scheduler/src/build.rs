@@ -16,8 +16,39 @@ use crate::engine::{classify, status};
 /// Longest a build may take.
 const BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
-/// Builds `context` and answers the image id.
+/// Builds `context` and answers the image id. A failed build removes the images its steps
+/// made (untagged ones nothing else uses; a tagged base or a shared parent stays).
 pub(crate) async fn build(
+    s: &DockerScheduler,
+    app: &str,
+    context: Vec<u8>,
+    output: &(dyn Fn(&str) + Send + Sync),
+) -> Result<String, SchedulerError> {
+    let steps = std::sync::Mutex::new(Vec::new());
+    let noting = |line: &str| {
+        if let Some(id) = line.trim().strip_prefix("---> ")
+            && id.len() == 12
+            && id.bytes().all(|b| b.is_ascii_hexdigit())
+            && let Ok(mut steps) = steps.lock()
+        {
+            steps.push(id.to_owned());
+        }
+        output(line);
+    };
+    let built = run(s, app, context, &noting).await;
+    if built.is_err() {
+        let made = steps.lock().map(|s| s.clone()).unwrap_or_default();
+        for id in made.iter().rev() {
+            if let Err(e) = discard(s, id).await {
+                tracing::debug!(image = %id, error = %e, "a failed build's layer stays");
+            }
+        }
+    }
+    built
+}
+
+/// The build itself, every output line to `output`.
+async fn run(
     s: &DockerScheduler,
     app: &str,
     context: Vec<u8>,
