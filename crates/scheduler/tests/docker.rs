@@ -1331,3 +1331,87 @@ fn build_image(tag: &str, line: &str) {
         .expect("write the recipe");
     assert!(build.wait().expect("docker build").success());
 }
+
+/// A tar archive of `dockerfile` as the only file, as a build context.
+fn context_of(dockerfile: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write the Dockerfile");
+    let out = Command::new("tar")
+        .args(["-cf", "-", "-C"])
+        .arg(dir.path())
+        .arg("Dockerfile")
+        .output()
+        .expect("tar");
+    assert!(out.status.success(), "tar: {out:?}");
+    out.stdout
+}
+
+#[tokio::test]
+async fn builds_label_their_image_fail_with_the_reason_and_discard_only_untagged_images() {
+    let mut t = TestApp::new("build");
+    let docker = engine().await;
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let output = |line: &str| lines.lock().expect("lines").push(line.to_owned());
+    let marker = unique("built");
+    let recipe = format!("FROM {TEST_IMAGE}\nENV BUILT={marker}\nRUN echo step-output\n");
+    let id = t
+        .scheduler
+        .build_image(&t.app, context_of(&recipe), &output)
+        .await
+        .expect("the build succeeds");
+    assert!(
+        lines
+            .lock()
+            .expect("lines")
+            .iter()
+            .any(|l| l == "step-output"),
+        "{:?}",
+        lines.lock().expect("lines")
+    );
+    let built = docker.inspect_image(&id).await.expect("the built image");
+    let config = built.config.expect("config");
+    let labels = config.labels.expect("labels");
+    assert_eq!(labels.get("deis.controller"), Some(&t.identity));
+    assert_eq!(labels.get("deis.app"), Some(&t.app));
+    assert!(
+        config
+            .env
+            .expect("env")
+            .contains(&format!("BUILT={marker}"))
+    );
+    assert_eq!(built.repo_tags.unwrap_or_default(), Vec::<String>::new());
+
+    // Published, the image is a release's: discarding it leaves it alone.
+    t.scheduler.publish(&id, &t.app, 1).await.expect("publish");
+    t.images.push(t.scheduler.release_image(&t.app, 1));
+    t.scheduler.discard_image(&id).await.expect("discard");
+    assert!(
+        docker.inspect_image(&id).await.is_ok(),
+        "a tagged image was removed"
+    );
+
+    // Untagged, it goes; gone, discarding again is fine.
+    let other = format!("FROM {TEST_IMAGE}\nENV BUILT={marker}-2\n");
+    let id = t
+        .scheduler
+        .build_image(&t.app, context_of(&other), &output)
+        .await
+        .expect("the second build succeeds");
+    t.scheduler.discard_image(&id).await.expect("discard");
+    assert!(
+        docker.inspect_image(&id).await.is_err(),
+        "the untagged image stayed"
+    );
+    t.scheduler
+        .discard_image(&id)
+        .await
+        .expect("discard a gone image");
+
+    // A failing step fails the build with the engine's reason.
+    let broken = format!("FROM {TEST_IMAGE}\nENV BUILT={marker}-3\nRUN exit 3\n");
+    let result = t
+        .scheduler
+        .build_image(&t.app, context_of(&broken), &output)
+        .await;
+    failed_with(result, "non-zero code: 3");
+}
