@@ -832,3 +832,58 @@ fn v17_commands_restart_transfer_and_administer_users() {
     assert_eq!(admin.settings("client.json")["username"], "root");
     assert_eq!(carol.run(&["apps"]).code, 1);
 }
+
+/// The README's push: a real ed25519 key added with `keys:add`, `create` writing the remote
+/// the controller announces, `git push deis master`, and the pushed code running.
+#[test]
+fn a_user_pushes_code_through_the_remote_the_cli_wrote() {
+    require_test_image();
+    let controller = Controller::start();
+    let mut user = User::new();
+    user.register(&controller, "pusher");
+    let key = user.home.path().join("id_ed25519");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "pusher", "-f"])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(made.status.success(), "ssh-keygen: {made:?}");
+    let out = user.ok(&["keys:add", &format!("{}.pub", key.display())]);
+    assert!(out.contains("done"), "{out}");
+
+    let app = unique("pushed").to_lowercase();
+    let repo = user.home.path().join(&app);
+    std::fs::create_dir(&repo).expect("mkdir");
+    git(&repo, &["init", "-q", "--initial-branch=master"]);
+    git(&repo, &["config", "user.email", "pusher@example.com"]);
+    git(&repo, &["config", "user.name", "Pusher"]);
+    let greeting = unique("pushed-greeting");
+    std::fs::write(
+        repo.join("Dockerfile"),
+        format!("FROM {TEST_IMAGE}\nENV GREETING={greeting}\n"),
+    )
+    .expect("Dockerfile");
+    git(&repo, &["add", "Dockerfile"]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    user.cwd = repo.clone();
+    user.ok(&["create", &app]);
+
+    let ssh = format!(
+        "ssh -i {} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new \
+         -o UserKnownHostsFile={}",
+        key.display(),
+        user.home.path().join("known_hosts").display()
+    );
+    let pushed = Command::new("git")
+        .args(["push", "deis", "master"])
+        .current_dir(&repo)
+        .env("GIT_SSH_COMMAND", ssh)
+        .stdin(Stdio::null())
+        .output()
+        .expect("git push");
+    let said = String::from_utf8_lossy(&pushed.stderr).into_owned();
+    assert!(pushed.status.success(), "git push: {said}");
+    assert!(said.contains("done, v2"), "{said}");
+    let out = user.ok(&["run", "echo $GREETING"]);
+    assert!(out.contains(&greeting), "{out}");
+}
