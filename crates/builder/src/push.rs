@@ -45,7 +45,7 @@ pub(crate) async fn run(
     };
     match build(builder, session, env, &sha, &say).await {
         Ok(version) => {
-            say("       done, ".to_owned() + &format!("v{version}"));
+            say(format!("       done, v{version}"));
             say(String::new());
             say(format!(
                 "       http://{}",
