@@ -889,3 +889,68 @@ fn concurrent_pushes_deploy_in_order_and_big_pushes_are_capped() {
     );
     assert_eq!(alice.versions(&one), vec![2, 1]);
 }
+
+#[test]
+fn a_pushed_web_app_is_routed_and_one_that_never_answers_fails_its_push() {
+    let world = World::new();
+    let router = free_port();
+    let ctl = Controller::start(
+        &world,
+        free_port(),
+        &[
+            ("DEIS_ROUTER_BIND", &format!("127.0.0.1:{router}")),
+            ("DEIS_HEALTH_TIMEOUT", "5"),
+        ],
+    );
+    let alice = ctl.user(&world, "alice");
+    let app = unique("web");
+    let (status, body) = alice.post("/v1/apps", json!({ "id": app }));
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let remote = ctl.remote(&app);
+    let source = Source::new(&world, "web");
+    let get = || {
+        ctl.http
+            .get(format!("http://127.0.0.1:{router}/"))
+            .header("Host", format!("{app}.localhost"))
+            .send()
+            .map(|r| r.status())
+    };
+
+    // A Procfile with `web` scales the first build to web=1 behind the router's health gate;
+    // the URL the push prints is where the router serves it.
+    source.commit(&[
+        ("Dockerfile", &dockerfile("web")),
+        ("Procfile", "web: start\n"),
+    ]);
+    let pushed = git_ssh(
+        &world,
+        &source.dir,
+        &alice.key,
+        &["push", &remote, "master"],
+    );
+    let said = text(&pushed);
+    assert!(pushed.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("http://{app}.localhost:{router}")),
+        "{said}"
+    );
+    assert_eq!(get().expect("the router answers"), StatusCode::OK);
+    let ps = alice.get(&format!("/v1/apps/{app}/containers"));
+    assert_eq!(ps["count"], 1, "{ps}");
+    assert_eq!(ps["results"][0]["type"], "web", "{ps}");
+
+    // A web process that never answers fails the push: no release, the old one still serves.
+    source.commit(&[("Procfile", "web: sleep 1000\n")]);
+    let pushed = git_ssh(
+        &world,
+        &source.dir,
+        &alice.key,
+        &["push", &remote, "master"],
+    );
+    let said = text(&pushed);
+    assert!(!pushed.status.success(), "{said}");
+    assert!(said.contains("web.1 did not answer HTTP"), "{said}");
+    assert!(said.contains("pre-receive hook declined"), "{said}");
+    assert_eq!(alice.versions(&app), vec![2, 1]);
+    assert_eq!(get().expect("the router answers"), StatusCode::OK);
+}
