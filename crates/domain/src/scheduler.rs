@@ -95,8 +95,12 @@ pub struct Observed {
     pub num: i64,
     /// Live state.
     pub state: ContainerState,
-    /// Where the router reaches it (its address on the platform's network), when it has one.
+    /// Where the router reaches it (its address on the platform's network, or the address
+    /// of the node publishing it), when it has one.
     pub address: Option<IpAddr>,
+    /// The port the router reaches it on when the backend publishes `$PORT` on another one
+    /// (a swarm's host-mode port); `None`: `$PORT` itself.
+    pub port: Option<u16>,
 }
 
 /// One line a container printed.

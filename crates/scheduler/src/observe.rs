@@ -88,6 +88,7 @@ fn observed(summary: ContainerSummary, network: &str) -> Option<Observed> {
             num: labels.get(labels::NUM)?.parse().ok()?,
             state: state_of(summary.state, summary.status.as_deref()),
             address: address_of(&summary, network),
+            port: None,
         })
     })();
     if parsed.is_none() {

@@ -309,6 +309,7 @@ impl Scheduler for FakeScheduler {
                 num: s.num,
                 state: ContainerState::Up,
                 address: engine.addresses.get(&s.name).copied(),
+                port: None,
             })
             .collect())
     }

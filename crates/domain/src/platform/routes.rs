@@ -75,7 +75,7 @@ fn explicit_health_path(config: &Config) -> Option<String> {
 
 impl Platform {
     /// The endpoints of `containers` of the routable type that the engine reports with an
-    /// address, listening on `port`.
+    /// address, listening on `port` (or on the port the engine publishes it on).
     fn endpoints_of(
         containers: &[Container],
         proc_type: &str,
@@ -89,10 +89,10 @@ impl Platform {
             .filter(|c| c.proc_type == proc_type)
             .filter_map(|c| {
                 let name = c.name();
-                let address = by_name.get(name.as_str())?.address?;
+                let seen = by_name.get(name.as_str())?;
                 Some(Endpoint {
                     container: name,
-                    addr: std::net::SocketAddr::new(address, port),
+                    addr: std::net::SocketAddr::new(seen.address?, seen.port.unwrap_or(port)),
                 })
             })
             .collect();
