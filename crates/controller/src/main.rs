@@ -18,7 +18,7 @@ use deis_domain::{
     NewUser, Platform, PlatformSettings, Quotas, Routing, Scheduler, SealingKey, Store, Throttle,
 };
 use deis_router::{Router, RouterSettings};
-use deis_scheduler::{DockerScheduler, DockerSettings};
+use deis_scheduler::{DockerScheduler, DockerSettings, SwarmScheduler};
 use deis_store::DieselStore;
 
 use crate::settings::Settings;
@@ -103,7 +103,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .register(Box::new(metered::PoolCollector::new(pool_store)?))
         .context("registering the pool metrics")?;
     let scheduler: Arc<dyn Scheduler> = Arc::new(
-        metered::MeteredScheduler::new(Arc::new(DockerScheduler::new(docker)), &registry)
+        metered::MeteredScheduler::new(backend(&settings, docker), &registry)
             .context("registering the engine metrics")?,
     );
     let router = Router::new(RouterSettings {
@@ -282,6 +282,15 @@ async fn scheduler_identity(settings: &Settings, store: &dyn Store) -> anyhow::R
         .context("keeping the generated scheduler identity")
 }
 
+/// The backend the `scheduler` setting names: one Docker engine, or the swarm it manages.
+fn backend(settings: &Settings, docker: DockerSettings) -> Arc<dyn Scheduler> {
+    if settings.scheduler == "swarm" {
+        Arc::new(SwarmScheduler::new(docker))
+    } else {
+        Arc::new(DockerScheduler::new(docker))
+    }
+}
+
 /// How long `check` waits for each dependency.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -317,7 +326,7 @@ async fn check(settings: Settings) -> anyhow::Result<()> {
         request_timeout: CHECK_TIMEOUT,
         ..DockerSettings::default()
     };
-    let engine = DockerScheduler::new(docker);
+    let engine = backend(&settings, docker);
     match tokio::time::timeout(CHECK_TIMEOUT * 2, engine.ping()).await {
         Ok(Ok(())) => println!("engine: ok"),
         Ok(Err(e)) => {

@@ -42,6 +42,9 @@ pub struct Settings {
     /// Label value marking this controller's containers; empty = the one generated on first
     /// start and kept in the database (unique per database).
     pub scheduler_identity: String,
+    /// Which backend runs containers: `docker` (one engine) or `swarm` (the engine at
+    /// `DOCKER_HOST` is a swarm manager).
+    pub scheduler: String,
     /// Seconds to wait for new containers to run.
     pub start_timeout: u64,
     /// Address of the router's HTTP listener; empty disables the listener.
@@ -119,6 +122,7 @@ impl Settings {
             .set_default("run_timeout", 1200)?
             .set_default("reconcile_interval", 30)?
             .set_default("scheduler_identity", "")?
+            .set_default("scheduler", "docker")?
             .set_default("start_timeout", 60)?
             .set_default("router_bind", "127.0.0.1:8080")?
             .set_default("router_tls_bind", "")?
@@ -243,6 +247,12 @@ impl Settings {
         if self.max_repo_size == 0 || self.max_build_context == 0 {
             problems.push("max_repo_size, max_build_context: must be at least 1 byte".into());
         }
+        if !matches!(self.scheduler.as_str(), "docker" | "swarm") {
+            problems.push(format!(
+                "scheduler: {:?} is neither \"docker\" nor \"swarm\"",
+                self.scheduler
+            ));
+        }
         if self.keep_releases == 0 {
             problems.push("keep_releases: must be at least 1 (the running release)".into());
         }
@@ -345,8 +355,9 @@ mod tests {
         settings.keep_releases = 0;
         settings.pids_limit = 3;
         settings.network_subnet = "10.0.0.0/33".into();
+        settings.scheduler = "kubernetes".into();
         let problems = settings.check().expect_err("invalid");
-        assert_eq!(problems.len(), 8, "{problems:#?}");
+        assert_eq!(problems.len(), 9, "{problems:#?}");
         for key in [
             "bind",
             "registration",
@@ -356,6 +367,7 @@ mod tests {
             "keep_releases",
             "pids_limit",
             "network_subnet",
+            "scheduler",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(key)),

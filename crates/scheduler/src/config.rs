@@ -127,16 +127,21 @@ fn confined(settings: &DockerSettings, network: &PlatformNetwork) -> HostConfig 
         cap_drop: Some(vec!["ALL".to_owned()]),
         cap_add: Some(CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()),
         pids_limit: Some(settings.pids_limit),
-        sysctls: Some(HashMap::from([
-            ("net.ipv6.conf.all.disable_ipv6".to_owned(), "1".to_owned()),
-            (
-                "net.ipv6.conf.default.disable_ipv6".to_owned(),
-                "1".to_owned(),
-            ),
-        ])),
+        sysctls: Some(ipv6_off()),
         privileged: Some(false),
         ..Default::default()
     }
+}
+
+/// The sysctls that turn IPv6 off inside a container.
+pub(crate) fn ipv6_off() -> HashMap<String, String> {
+    HashMap::from([
+        ("net.ipv6.conf.all.disable_ipv6".to_owned(), "1".to_owned()),
+        (
+            "net.ipv6.conf.default.disable_ipv6".to_owned(),
+            "1".to_owned(),
+        ),
+    ])
 }
 
 /// `sh -c <command>`, with the image's entrypoint reset (`[""]` is the engine's way to say
@@ -149,7 +154,7 @@ fn shell(command: &str) -> (Option<Vec<String>>, Option<Vec<String>>) {
 }
 
 /// `KEY=value` pairs.
-fn env_list(env: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn env_list(env: &BTreeMap<String, String>) -> Vec<String> {
     env.iter().map(|(k, v)| format!("{k}={v}")).collect()
 }
 

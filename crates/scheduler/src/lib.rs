@@ -28,6 +28,8 @@ mod remove;
 mod run;
 mod settings;
 mod start;
+mod swarm;
 
 pub use docker::DockerScheduler;
 pub use settings::DockerSettings;
+pub use swarm::SwarmScheduler;

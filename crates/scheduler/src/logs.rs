@@ -101,7 +101,7 @@ pub(crate) async fn collect(
 
 /// Splits timestamped output (`2024-05-01T10:00:00.123456789Z text`) into lines. A line
 /// without a readable timestamp (a long line the engine split) takes its predecessor's.
-fn parse(bytes: &[u8], source: &str) -> Vec<LogLine> {
+pub(crate) fn parse(bytes: &[u8], source: &str) -> Vec<LogLine> {
     let text = String::from_utf8_lossy(bytes);
     let mut at = OffsetDateTime::UNIX_EPOCH;
     text.lines()
@@ -124,7 +124,7 @@ fn parse(bytes: &[u8], source: &str) -> Vec<LogLine> {
 }
 
 /// Oldest first, the last `lines` of them; equal instants keep their container's order.
-fn newest(mut all: Vec<LogLine>, lines: usize) -> Vec<LogLine> {
+pub(crate) fn newest(mut all: Vec<LogLine>, lines: usize) -> Vec<LogLine> {
     all.sort_by_key(|line| line.at);
     let skip = all.len().saturating_sub(lines);
     all.split_off(skip)

@@ -11,6 +11,7 @@ use deis_domain::{RunOutput, RunSpec, SchedulerError};
 use futures_util::StreamExt;
 
 use crate::engine::{Engine, classify, status};
+use crate::network::PlatformNetwork;
 use crate::observe::{inspect, is_ours, taken};
 use crate::remove::force_remove;
 use crate::{DockerScheduler, config, logs, network};
@@ -22,7 +23,19 @@ const TIMED_OUT: i64 = 124;
 /// the caller stops waiting (the request is cancelled), the container is still removed.
 pub(crate) async fn run(s: &DockerScheduler, spec: &RunSpec) -> Result<RunOutput, SchedulerError> {
     let docker = s.engine.docker().await?;
-    create(s, docker, spec).await?;
+    let network = network::ensure(s, docker).await?;
+    run_on(s, &network, spec).await
+}
+
+/// `run` in a container joining `network` (the swarm backend's network, attachable by
+/// plain containers, or the bridge of this engine).
+pub(crate) async fn run_on(
+    s: &DockerScheduler,
+    network: &PlatformNetwork,
+    spec: &RunSpec,
+) -> Result<RunOutput, SchedulerError> {
+    let docker = s.engine.docker().await?;
+    create(s, docker, network, spec).await?;
     let mut abandoned = RemoveOnDrop {
         docker: docker.clone(),
         name: spec.name.clone(),
@@ -40,13 +53,13 @@ pub(crate) async fn run(s: &DockerScheduler, spec: &RunSpec) -> Result<RunOutput
 async fn create(
     s: &DockerScheduler,
     docker: &Docker,
+    network: &PlatformNetwork,
     spec: &RunSpec,
 ) -> Result<(), SchedulerError> {
     let options = CreateContainerOptionsBuilder::new()
         .name(&spec.name)
         .build();
-    let network = network::ensure(s, docker).await?;
-    let body = config::one_off(&s.settings, &network, spec)?;
+    let body = config::one_off(&s.settings, network, spec)?;
     let attempt = || {
         s.engine
             .bounded(docker.create_container(Some(options.clone()), body.clone()))
