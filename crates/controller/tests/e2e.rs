@@ -8,6 +8,10 @@
 //! ends, also on failure.
 //! Waits are bounded polls of the engine or the API, never fixed sleeps.
 //!
+//! `DEIS_TEST_SCHEDULER=swarm` runs the controllers with `DEIS_SCHEDULER=swarm` (the engine
+//! must manage a swarm; `cargo xtask test` runs the router cases and the self-healing case so).
+//! Containers are then the services' task containers, named by their `deis.name` label.
+//!
 //! The application image is `deis/test-app:latest` (`cargo xtask test-image`). Its default
 //! process, `/bin/start`, serves HTTP on `$PORT` and exits at once on SIGTERM, so the web
 //! process of the procfile below is `start` (an `exec httpd` as PID 1 would ignore SIGTERM
@@ -69,9 +73,15 @@ fn lines(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Names of the containers matching the filters, in any state or only running.
+/// Names of the containers matching the filters, in any state or only running: a swarm
+/// task's container by the port's name it carries (`deis.name`), any other by its own.
 fn engine_names(filters: &[String], running_only: bool) -> BTreeSet<String> {
-    let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+    let mut args = vec![
+        "ps",
+        "-a",
+        "--format",
+        "{{.Names}} {{.Label \"deis.name\"}}",
+    ];
     for f in filters {
         args.extend(["--filter", f.as_str()]);
     }
@@ -79,6 +89,22 @@ fn engine_names(filters: &[String], running_only: bool) -> BTreeSet<String> {
         args.extend(["--filter", "status=running"]);
     }
     lines(&docker(&args))
+        .into_iter()
+        .map(|line| match line.split_once(' ') {
+            Some((_, label)) if !label.trim().is_empty() => label.trim().to_owned(),
+            _ => line.split(' ').next().unwrap_or_default().to_owned(),
+        })
+        .collect()
+}
+
+/// The scheduler the controllers of this run use (`DEIS_TEST_SCHEDULER`, default `docker`).
+fn scheduler() -> String {
+    std::env::var("DEIS_TEST_SCHEDULER").unwrap_or_else(|_| "docker".to_owned())
+}
+
+/// Whether the controllers run on a swarm.
+fn on_swarm() -> bool {
+    scheduler() == "swarm"
 }
 
 fn require_test_image() {
@@ -226,6 +252,28 @@ impl World {
 impl Drop for World {
     fn drop(&mut self) {
         let label = self.label();
+        if on_swarm() {
+            let services = lines(
+                &docker_try(&["service", "ls", "-q", "--filter", &label]).unwrap_or_default(),
+            );
+            if !services.is_empty() {
+                let mut args = vec!["service", "rm"];
+                args.extend(services.iter().map(String::as_str));
+                if let Err(e) = docker_try(&args) {
+                    eprintln!("cleanup: {e}");
+                }
+            }
+            // Task containers leave with their services, a moment later.
+            let began = Instant::now();
+            while began.elapsed() < Duration::from_secs(20)
+                && !docker_try(&["ps", "-aq", "--filter", &label])
+                    .unwrap_or_default()
+                    .trim()
+                    .is_empty()
+            {
+                thread::sleep(POLL);
+            }
+        }
         let mut doomed = lines(&docker_try(&["ps", "-aq", "--filter", &label]).unwrap_or_default());
         doomed.extend(self.foreign.lock().map(|f| f.clone()).unwrap_or_default());
         if !doomed.is_empty() {
@@ -245,8 +293,15 @@ impl Drop for World {
             }
         }
         // Not `network prune`: the engine runs one prune at a time and refuses the others.
-        let networks =
+        let mut networks =
             lines(&docker_try(&["network", "ls", "-q", "--filter", &label]).unwrap_or_default());
+        if on_swarm() {
+            // The swarm network carries no label; it goes before its configuration network.
+            let swarm_network = format!("deis-apps-{}", self.identity);
+            if docker_try(&["network", "rm", &swarm_network]).is_err() {
+                networks.insert(swarm_network);
+            }
+        }
         if !networks.is_empty() {
             let mut args = vec!["network", "rm"];
             args.extend(networks.iter().map(String::as_str));
@@ -289,6 +344,7 @@ impl Controller {
             .env("DEIS_DATABASE_URL", world.db_url())
             .env("DEIS_SECRET_KEY", "e2e-secret-key-of-enough-length")
             .env("DEIS_SCHEDULER_IDENTITY", &world.identity)
+            .env("DEIS_SCHEDULER", scheduler())
             .env("DEIS_BCRYPT_COST", "4")
             .env("DEIS_RECONCILE_INTERVAL", "0")
             .env("DEIS_LOG", "info")
@@ -1398,6 +1454,73 @@ fn a_release_that_never_listens_is_refused_while_the_old_one_keeps_answering() {
     let (status, body) = via_router(&ctl, &host, "/whoami").expect("router answers");
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("release=v2"), "{body}");
+}
+
+#[test]
+fn a_container_removed_behind_the_controllers_back_is_back_within_30_seconds() {
+    let world = World::new();
+    let ctl = Controller::start(&world, &[("DEIS_RECONCILE_INTERVAL", "1")]);
+    let hana = ctl.user("hana");
+    let app = world.app("heal");
+    hana.create_app(&app);
+    hana.build_web(&app);
+    hana.scale(&app, json!({ "web": 3 }))
+        .expect(StatusCode::NO_CONTENT, "web=3");
+    let host = format!("{app}.localhost");
+    router_answers(&ctl, &host, "/", StatusCode::OK);
+
+    let victim = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &world.label(),
+        "--filter",
+        &format!("label=deis.app={app}"),
+        "--filter",
+        "label=deis.num=2",
+    ]);
+    docker(&["rm", "-f", victim.trim()]);
+    let began = Instant::now();
+    wait_for("every container up again", Duration::from_secs(30), || {
+        let listed = hana.containers(&app);
+        let running = world.containers(Some(&app), true);
+        (listed.len() == 3
+            && listed.values().all(|s| s == "up")
+            && running == names(&app, 2, "web", 1..=3))
+        .then_some(())
+    });
+    wait_for(
+        "the router to reach all 3 containers again",
+        Duration::from_secs(30),
+        || {
+            let seen: BTreeSet<String> = (0..30)
+                .filter_map(|_| match via_router(&ctl, &host, "/whoami") {
+                    Ok((StatusCode::OK, body)) => Some(body),
+                    _ => None,
+                })
+                .collect();
+            (seen.len() == 3).then_some(())
+        },
+    );
+    eprintln!("back in {:?}", began.elapsed());
+
+    hana.delete(&format!("/v1/apps/{app}"))
+        .expect(StatusCode::NO_CONTENT, "destroy");
+    assert_eq!(world.containers(Some(&app), false), BTreeSet::new());
+    if on_swarm() {
+        let services = docker(&[
+            "service",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("label=deis.app={app}"),
+        ]);
+        assert_eq!(
+            services.trim(),
+            "",
+            "destroying the app removes its services"
+        );
+    }
 }
 
 // ---- HTTPS with a stored certificate ---------------------------------------------------------

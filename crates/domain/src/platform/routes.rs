@@ -27,6 +27,9 @@ pub(super) struct Switch {
     pub(super) old: Vec<Endpoint>,
     /// The routable process type.
     pub(super) proc_type: String,
+    /// The port the new containers listen on (`$PORT`; the router may reach them on another
+    /// one a backend publishes it on).
+    pub(super) port: u16,
     /// Health-check path of the new containers' config.
     pub(super) health_path: String,
     /// Whether the new config names a health-check path itself.
@@ -130,9 +133,11 @@ impl Platform {
             .map_err(|e| unavailable("could not list the app's containers", &e))?;
         let default_port = self.settings.default_port;
         let old_port = port_of(old_config.unwrap_or(config), default_port);
+        let port = port_of(config, default_port);
         let explicit = explicit_health_path(config);
         Ok(Some(Switch {
-            new: Self::endpoints_of(new, proc_type, &observed, port_of(config, default_port)),
+            new: Self::endpoints_of(new, proc_type, &observed, port),
+            port,
             old: Self::endpoints_of(old, proc_type, &observed, old_port),
             proc_type: proc_type.to_owned(),
             explicit_path: explicit.is_some(),
@@ -195,7 +200,7 @@ impl Platform {
             let process = name.split_once('.').map_or(name.as_str(), |(_, p)| p);
             let mut part = format!(
                 "{process} did not answer HTTP on port {} at {} within {}s ({})",
-                failure.endpoint.addr.port(),
+                switch.port,
                 switch.health_path,
                 waited.as_secs(),
                 failure.reason
