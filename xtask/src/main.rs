@@ -10,6 +10,7 @@ mod bench_networks;
 mod bench_router;
 mod dist;
 mod postgres;
+mod swarm;
 mod test;
 mod test_image;
 

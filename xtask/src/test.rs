@@ -4,7 +4,10 @@
 //! image, starts a throwaway PostgreSQL (installed from Debian when absent)
 //! and runs `cargo test --workspace` with `DEIS_TEST_POSTGRES_URL` pointing at it (the store
 //! suite runs each test on both backends, everything else on SQLite and the real engine), then
-//! the API suite once more with `DEIS_TEST_BACKEND=postgres`.
+//! the API suite once more with `DEIS_TEST_BACKEND=postgres`. The engine manages a swarm
+//! throughout (made and left again when it was in none, see `swarm`): the swarm scheduler's
+//! tests run in the workspace pass (`DEIS_TEST_SWARM=1`), and the end-to-end router and
+//! self-healing cases run once more with `DEIS_TEST_SCHEDULER=swarm`.
 
 use std::path::Path;
 use std::process::Command;
@@ -26,6 +29,7 @@ pub(crate) struct Args {
 pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
     ensure_git_and_ssh()?;
     crate::test_image::run(root, &crate::test_image::Args::default())?;
+    let swarm = crate::swarm::Swarm::ensure()?;
     let postgres = if args.no_postgres {
         None
     } else {
@@ -40,6 +44,7 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
         if let Some(pg) = &postgres {
             cmd.env("DEIS_TEST_POSTGRES_URL", &pg.url);
         }
+        cmd.env("DEIS_TEST_SWARM", "1");
         cmd
     };
     crate::run(&mut cargo_test(&["--workspace", "--all-targets"]))?;
@@ -49,6 +54,22 @@ pub(crate) fn run(root: &Path, args: &Args) -> anyhow::Result<()> {
             cargo_test(&["-p", "deis-api", "--test", "api"]).env("DEIS_TEST_BACKEND", "postgres"),
         )?;
     }
+    eprintln!("xtask: the end-to-end router and self-healing cases again, on the swarm");
+    let (cargo_level, test_level) = match args.cargo_args.iter().position(|a| a == "--") {
+        Some(at) => (&args.cargo_args[..at], &args.cargo_args[at + 1..]),
+        None => (&args.cargo_args[..], &[][..]),
+    };
+    crate::run(
+        Command::new(env!("CARGO"))
+            .current_dir(root)
+            .args(["test", "-p", "deis-controller", "--test", "e2e"])
+            .args(cargo_level)
+            .arg("--")
+            .args(SWARM_E2E)
+            .args(test_level)
+            .env("DEIS_TEST_SCHEDULER", "swarm"),
+    )?;
+    drop(swarm);
     Ok(())
 }
 
@@ -79,3 +100,13 @@ fn ensure_git_and_ssh() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The end-to-end cases that also run with `DEIS_SCHEDULER=swarm`: the router's (reachable by
+/// host and domain, spread over 3 containers, no failed request over config changes and a
+/// rollback, an unhealthy release refused) and the self-healing one.
+const SWARM_E2E: [&str; 4] = [
+    "the_router_reaches_an_app_by_host_and_domain_across_its_containers",
+    "clients_sending_without_pause_see_no_failure_through_config_changes_and_a_rollback",
+    "a_release_that_never_listens_is_refused_while_the_old_one_keeps_answering",
+    "a_container_removed_behind_the_controllers_back_is_back_within_30_seconds",
+];
