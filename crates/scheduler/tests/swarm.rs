@@ -327,6 +327,13 @@ async fn services_start_serve_on_published_ports_scale_and_go() {
     );
     assert_eq!(host.pids_limit, Some(99));
     assert_eq!(host.memory, Some(64 << 20));
+    let sysctls = host.sysctls.unwrap_or_default();
+    assert_eq!(
+        sysctls
+            .get("net.ipv6.conf.all.disable_ipv6")
+            .map(String::as_str),
+        Some("1")
+    );
     let networks = info
         .network_settings
         .and_then(|n| n.networks)
