@@ -107,6 +107,44 @@ fn on_swarm() -> bool {
     scheduler() == "swarm"
 }
 
+/// The swarm service running the container `name` (the backend's readable form).
+fn service_of(name: &str) -> String {
+    name.replace('.', "_")
+}
+
+/// The filter selecting the task containers of `name`'s service.
+fn service_label(name: &str) -> String {
+    format!("label=com.docker.swarm.service.name={}", service_of(name))
+}
+
+/// What the docker CLI addresses the container `name` by: the name itself, or on a swarm the
+/// id of its service's running task container (else its newest one); the name when none.
+fn container_ref(name: &str) -> String {
+    if !on_swarm() {
+        return name.to_owned();
+    }
+    let filter = service_label(name);
+    let running = docker_try(&["ps", "-q", "--filter", &filter]).unwrap_or_default();
+    let any = docker_try(&["ps", "-aq", "--latest", "--filter", &filter]).unwrap_or_default();
+    running
+        .split_whitespace()
+        .chain(any.split_whitespace())
+        .next()
+        .unwrap_or(name)
+        .to_owned()
+}
+
+/// Whether the container `name` runs.
+fn running(name: &str) -> bool {
+    docker_try(&[
+        "inspect",
+        "--format",
+        "{{.State.Running}}",
+        &container_ref(name),
+    ])
+    .is_ok_and(|s| s.trim() == "true")
+}
+
 fn require_test_image() {
     if docker_try(&["image", "inspect", IMAGE]).is_err() {
         panic!(
@@ -228,9 +266,37 @@ impl World {
     }
 
     /// Starts a container of the test image by hand with these labels; removed at the end.
+    /// On a swarm, a service named after it whose task container carries the labels too, and
+    /// which is running when this returns unless it claims to be ours (then the controller
+    /// may remove it at once).
     fn foreign(&self, name: &str, labels: &[(&str, &str)]) {
         self.foreign.lock().expect("foreign").push(name.to_owned());
         let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if on_swarm() {
+            let service = service_of(name);
+            let mut args = vec!["service", "create", "--detach", "--name", &service];
+            let named = format!("deis.name={name}");
+            for l in labels.iter().chain([&named]) {
+                args.extend(["--label", l.as_str(), "--container-label", l.as_str()]);
+            }
+            args.push(IMAGE);
+            docker(&args);
+            if labels.contains(&format!("deis.controller={}", self.identity)) {
+                // Ours in the labels: the controller may remove the service at any time.
+                wait_for(&format!("{name} to exist or be removed"), CONVERGE, || {
+                    let exists = !docker_try(&["ps", "-aq", "--filter", &service_label(name)])
+                        .unwrap_or_default()
+                        .trim()
+                        .is_empty();
+                    (exists || docker_try(&["service", "inspect", &service]).is_err()).then_some(())
+                });
+            } else {
+                wait_for(&format!("{name} to run"), CONVERGE, || {
+                    running(name).then_some(())
+                });
+            }
+            return;
+        }
         let mut args = vec!["run", "-d", "--name", name];
         for l in &labels {
             args.extend(["--label", l.as_str()]);
@@ -275,7 +341,18 @@ impl Drop for World {
             }
         }
         let mut doomed = lines(&docker_try(&["ps", "-aq", "--filter", &label]).unwrap_or_default());
-        doomed.extend(self.foreign.lock().map(|f| f.clone()).unwrap_or_default());
+        let foreign = self.foreign.lock().map(|f| f.clone()).unwrap_or_default();
+        if on_swarm() {
+            for name in &foreign {
+                let _ = docker_try(&["service", "rm", &service_of(name)]);
+                doomed.extend(lines(
+                    &docker_try(&["ps", "-aq", "--filter", &service_label(name)])
+                        .unwrap_or_default(),
+                ));
+            }
+        } else {
+            doomed.extend(foreign);
+        }
         if !doomed.is_empty() {
             let mut args = vec!["rm", "-f"];
             args.extend(doomed.iter().map(String::as_str));
@@ -607,7 +684,7 @@ fn web_v2<'a>(extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
 
 /// The environment of a running container.
 fn env_of(container: &str) -> BTreeMap<String, String> {
-    docker(&["exec", container, "env"])
+    docker(&["exec", &container_ref(container), "env"])
         .lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -662,7 +739,13 @@ fn a_web_app_lives_through_build_scale_config_run_logs_and_destroy() {
         BTreeMap::from([(format!("{app}_v2.web.1"), "up".to_owned())])
     );
     let web1 = format!("{app}_v2.web.1");
-    let served = docker(&["exec", &web1, "wget", "-qO-", "http://127.0.0.1:5000/"]);
+    let served = docker(&[
+        "exec",
+        &container_ref(&web1),
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:5000/",
+    ]);
     assert_eq!(served.trim(), "ok", "the web process serves on $PORT");
     let shown = alice
         .get(&format!("/v1/apps/{app}"))
@@ -907,7 +990,7 @@ fn a_tenant_can_neither_build_from_nor_reach_another_tenants_app() {
         "inspect",
         "--format",
         &format!("{{{{(index .NetworkSettings.Networks \"{network}\").IPAddress}}}}"),
-        &bob_web,
+        &container_ref(&bob_web),
     ]);
     let address = address.trim();
     let url = format!("http://{address}:5000/");
@@ -1130,10 +1213,6 @@ fn reconcile_removes_its_own_orphans_and_never_a_container_it_did_not_create() {
         );
     }
     let strangers = [plain, theirs, unlabelled];
-    let running = |name: &str| {
-        docker_try(&["inspect", "--format", "{{.State.Running}}", name])
-            .is_ok_and(|s| s.trim() == "true")
-    };
     for name in &strangers {
         assert!(running(name), "{name} was touched by reconcile");
     }

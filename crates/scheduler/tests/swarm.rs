@@ -483,9 +483,13 @@ async fn runs_and_logs_on_the_swarm_network_where_nothing_reaches_a_task() {
     .expect("an address on the network");
 
     // A one-off run joins the network, gets its exit code and output, and reaches no task.
+    // The control: the same probe reaches a server of the run itself.
     let probe = format!(
-        "echo start; if printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {ip} 5000 2>/dev/null | grep -q ok; \
-         then echo reached; else echo blocked; fi; exit 7"
+        "(PORT=5001 start >/dev/null 2>&1 &); sleep 1; \
+         for target in 127.0.0.1:5001 {ip}:5000; do \
+           if printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${{target%:*}} ${{target#*:}} \
+              2>/dev/null | grep -q ok; then echo reached; else echo blocked; fi; \
+         done; exit 7"
     );
     let spec = RunSpec {
         name: format!("{}_v1.run.1", t.app),
@@ -502,7 +506,8 @@ async fn runs_and_logs_on_the_swarm_network_where_nothing_reaches_a_task() {
     let out = t.scheduler.run(&spec).await.expect("run");
     assert_eq!(
         (out.exit_code, out.output.as_str()),
-        (7, "start\nblocked\n")
+        (7, "reached\nblocked\n"),
+        "the run reaches its own server, not the task"
     );
     let left = docker_out(&[
         "ps",

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::{SwarmScheduler, network, output, service, tasks};
 use crate::engine::{about, classify, combine, status};
+use crate::observe::inspect as inspect_container;
 use crate::{labels, remove as containers};
 
 /// Pause between two looks at a service's tasks.
@@ -201,10 +202,11 @@ async fn await_running(
         }
         match tasks::current(&tasks) {
             Some(task) if tasks::state(task) == Some(TaskState::RUNNING) => {
-                if seen_running.is_some() && seen_running == task.id {
+                let run = process_run(s, docker, task).await?;
+                if run.is_some() && seen_running == run {
                     return Ok(Step::Ready);
                 }
-                seen_running.clone_from(&task.id);
+                seen_running = run;
             }
             Some(task) if created && tasks::state(task) == Some(TaskState::PENDING) => {
                 if let Some(err) = task.status.as_ref().and_then(|s| s.err.as_deref()) {
@@ -228,6 +230,40 @@ async fn await_running(
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
+
+/// One run of a running task's process: the task and, when its container is on this engine,
+/// the container's start time; `None` when the container is there but not running. The swarm
+/// reports task states some time after the fact, so a process that exits at once may still
+/// be `running` in two looks at the task; the container's own state is current.
+async fn process_run(
+    s: &SwarmScheduler,
+    docker: &Docker,
+    task: &bollard::models::Task,
+) -> Result<Option<String>, SchedulerError> {
+    let Some(id) = task.id.clone() else {
+        return Ok(None);
+    };
+    let container = task
+        .status
+        .as_ref()
+        .and_then(|s| s.container_status.as_ref())
+        .and_then(|c| c.container_id.as_deref());
+    let Some(container) = container else {
+        return Ok(Some(id));
+    };
+    let Some(info) = inspect_container(&s.docker.engine, docker, container).await? else {
+        // On another node: the task's state is all there is.
+        return Ok(Some(id));
+    };
+    let state = info.state.unwrap_or_default();
+    if state.running != Some(true) || state.restarting == Some(true) {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{id} {}",
+        state.started_at.unwrap_or_default()
+    )))
 }
 
 /// Why a task failed: the swarm's error, the exit code and the end of its output.
