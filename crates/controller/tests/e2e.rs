@@ -9,8 +9,10 @@
 //! Waits are bounded polls of the engine or the API, never fixed sleeps.
 //!
 //! `DEIS_TEST_SCHEDULER=swarm` runs the controllers with `DEIS_SCHEDULER=swarm` (the engine
-//! must manage a swarm; `cargo xtask test` runs the router cases and the self-healing case so).
-//! Containers are then the services' task containers, named by their `deis.name` label.
+//! must manage a swarm; `cargo xtask test` runs every case but the Docker-only
+//! `reconcile_starts_a_container_a_crash_left_created_but_not_started` so). Containers are then
+//! the services' task containers, named by their `deis.name` label and addressed through their
+//! service (`container_ref`); containers made by hand are services made by hand.
 //!
 //! The application image is `deis/test-app:latest` (`cargo xtask test-image`). Its default
 //! process, `/bin/start`, serves HTTP on `$PORT` and exits at once on SIGTERM, so the web
