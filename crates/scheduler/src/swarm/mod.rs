@@ -79,11 +79,6 @@ impl SwarmScheduler {
     pub fn network_name(&self) -> &str {
         self.docker.names.network()
     }
-
-    /// The name of a container's service (see `service`).
-    pub fn service_name(container: &str) -> String {
-        service::name(container)
-    }
 }
 
 #[async_trait]
