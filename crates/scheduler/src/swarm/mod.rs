@@ -4,7 +4,7 @@
 //! container (`{app}_v{N}_{type}_{num}`, see `service`), so that `remove` removes exactly the
 //! container the domain names and the swarm replaces a task that dies or disappears. What is
 //! identical to the Docker backend lives once, in the crate's shared modules: release images
-//! (`names`, `images`), the container's confinement (`config`), one-off runs (`run`: a plain
+//! (`names`, `images`), image builds (`build`, on the manager's engine), the container's confinement (`config`), one-off runs (`run`: a plain
 //! container on the manager joining the swarm's network), log parsing (`logs`), the engine
 //! connection and its error mapping (`engine`). What differs lives here: services instead of
 //! containers (`deploy`, `tasks`), the network (`network`: a swarm-scoped bridge whose
@@ -149,5 +149,20 @@ impl Scheduler for SwarmScheduler {
 
     async fn ping(&self) -> Result<(), SchedulerError> {
         SwarmScheduler::ping(self).await
+    }
+
+    /// Builds on the manager's engine, as the Docker backend does; other nodes need the
+    /// image copied to them (docs/OPERATIONS.md).
+    async fn build_image(
+        &self,
+        app: &str,
+        context: Vec<u8>,
+        output: &(dyn for<'l> Fn(&'l str) + Send + Sync),
+    ) -> Result<String, SchedulerError> {
+        self.docker.build_image(app, context, output).await
+    }
+
+    async fn discard_image(&self, id: &str) -> Result<(), SchedulerError> {
+        self.docker.discard_image(id).await
     }
 }
