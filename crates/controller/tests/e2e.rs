@@ -1004,13 +1004,24 @@ fn a_tenant_can_neither_build_from_nor_reach_another_tenants_app() {
     let ran = eve
         .post(
             &format!("/v1/apps/{probe_app}/run"),
+            // The control: the same probe reaches a server of the run itself. (busybox
+            // `nc`, not `wget`, whose `-T` crashes in the test image and reads as blocked.)
             json!({ "command": format!(
-                "wget -q -T 3 -O - {url} || echo unreachable; cat /secret.txt 2>&1 || true"
+                "(PORT=5001 start >/dev/null 2>&1 &); sleep 1; \
+                 for t in 127.0.0.1:5001 {address}:5000; do \
+                   if printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${{t%:*}} ${{t#*:}} \
+                      2>/dev/null | grep -q ok; then echo reached $t; else echo unreachable $t; fi; \
+                 done; cat /secret.txt 2>&1 || true"
             ) }),
         )
         .expect(StatusCode::OK, "eve's run");
     let output = ran.body[1].as_str().unwrap_or_default().to_owned();
-    assert!(output.contains("unreachable"), "{output}");
+    assert!(
+        output.starts_with(&format!(
+            "reached 127.0.0.1:5001\nunreachable {address}:5000\n"
+        )),
+        "{output}"
+    );
     assert!(!output.contains("s3cret"), "{output}");
 }
 

@@ -869,6 +869,19 @@ async fn serving_address(s: &DockerScheduler, app: &str) -> std::net::IpAddr {
     }
 }
 
+/// A shell loop printing `reached T` or `blocked T` for each `ip:port` target, by whether an
+/// HTTP request through busybox `nc` gets the test app's "ok". (Not busybox `wget`: its `-T`
+/// timeout crashes in the test image, which would read as "blocked".)
+fn http_probe(targets: &[&str]) -> String {
+    format!(
+        "for t in {}; do \
+           if printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${{t%:*}} ${{t#*:}} 2>/dev/null \
+              | grep -q ok; then echo reached $t; else echo blocked $t; fi; \
+         done",
+        targets.join(" ")
+    )
+}
+
 #[tokio::test]
 async fn one_app_cannot_reach_another_while_the_host_reaches_both() {
     let mut t = TestApp::new("isolated");
@@ -889,11 +902,14 @@ async fn one_app_cannot_reach_another_while_the_host_reaches_both() {
     assert_ne!(own, theirs);
 
     // A one-off run of the app reaches neither the other app nor its own web container.
+    // The control: the same probe reaches a server of the run itself.
     let probe = format!(
-        "for ip in {theirs} {own}; do \
-           if wget -q -T 2 -O - http://$ip:5000/ >/dev/null 2>&1; then echo reached $ip; \
-           else echo blocked $ip; fi; \
-         done"
+        "(PORT=5001 start >/dev/null 2>&1 &); sleep 1; {}",
+        http_probe(&[
+            "127.0.0.1:5001",
+            &format!("{theirs}:5000"),
+            &format!("{own}:5000")
+        ])
     );
     let out = t
         .scheduler
@@ -902,23 +918,21 @@ async fn one_app_cannot_reach_another_while_the_host_reaches_both() {
         .expect("run");
     assert_eq!(
         out.output,
-        format!("blocked {theirs}\nblocked {own}\n"),
+        format!("reached 127.0.0.1:5001\nblocked {theirs}:5000\nblocked {own}:5000\n"),
         "{out:?}"
     );
     // ...and a web container of the neighbour cannot reach this app either.
+    // (The control: it reaches its own server.)
     let from_neighbour = Command::new("docker")
-        .args([
-            "exec",
-            &format!("{neighbour}_v1.web.1"),
-            "wget",
-            "-q",
-            "-T",
-            "2",
-        ])
-        .args(["-O", "-", &format!("http://{own}:5000/")])
+        .args(["exec", &format!("{neighbour}_v1.web.1"), "sh", "-c"])
+        .arg(http_probe(&["127.0.0.1:5000", &format!("{own}:5000")]))
         .output()
         .expect("docker exec");
-    assert!(!from_neighbour.status.success(), "{from_neighbour:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&from_neighbour.stdout),
+        format!("reached 127.0.0.1:5000\nblocked {own}:5000\n"),
+        "{from_neighbour:?}"
+    );
 
     // Every container sits on the platform network only, and it keeps containers apart.
     let docker = engine().await;
