@@ -7,14 +7,17 @@
 //! force-removed before the failure is returned. A call cancelled halfway (its future
 //! dropped) leaves what it made so far; the controller's reconcile removes or completes it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum};
-use bollard::query_parameters::{CreateContainerOptionsBuilder, StartContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, StartContainerOptions,
+};
 use deis_domain::{ContainerSpec, SchedulerError};
+use futures_util::TryStreamExt;
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
@@ -259,8 +262,18 @@ async fn exited(
     info: &ContainerInspectResponse,
 ) -> SchedulerError {
     let state = info.state.clone().unwrap_or_default();
-    let code = state.exit_code.unwrap_or_default();
-    let mut message = format!("{name}: exited with code {code} right after starting");
+    // Once the engine has restarted the process, the state holds the new run's (a running
+    // process has code 0): the engine's `die` event keeps the code of the first exit.
+    let code = match (state.status, info.restart_count.unwrap_or(0)) {
+        (Some(ContainerStateStatusEnum::RUNNING), restarts) if restarts > 0 => {
+            first_exit_code(s, docker, name).await
+        }
+        _ => state.exit_code,
+    };
+    let mut message = match code {
+        Some(code) => format!("{name}: exited with code {code} right after starting"),
+        None => format!("{name}: exited right after starting and was restarted"),
+    };
     if state.oom_killed == Some(true) {
         message.push_str(" (out of memory)");
     }
@@ -269,6 +282,37 @@ async fn exited(
         message.push_str(&format!("; last output: {}", tail.trim()));
     }
     SchedulerError::Failed(message)
+}
+
+/// The exit code of the container's first `die` event within the last start timeout, from
+/// the engine's event log (bounded; `None` when the engine no longer has it).
+async fn first_exit_code(s: &DockerScheduler, docker: &Docker, name: &str) -> Option<i64> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let since = now.saturating_sub(s.settings.start_timeout.as_secs() + 60);
+    let filters = HashMap::from([("container", vec![name]), ("event", vec!["die"])]);
+    let options = EventsOptionsBuilder::new()
+        .since(&since.to_string())
+        .until(&(now + 1).to_string())
+        .filters(&filters)
+        .build();
+    let events = s
+        .engine
+        .bounded(docker.events(Some(options)).try_collect::<Vec<_>>())
+        .await
+        .ok()?;
+    events.iter().find_map(|event| {
+        event
+            .actor
+            .as_ref()?
+            .attributes
+            .as_ref()?
+            .get("exitCode")?
+            .parse()
+            .ok()
+    })
 }
 
 fn is_running(info: &ContainerInspectResponse) -> bool {
