@@ -9,6 +9,7 @@ pub mod body;
 pub mod connections;
 pub mod error;
 pub mod generation;
+pub mod hangup;
 pub mod health;
 mod listcache;
 pub mod metrics;
@@ -273,7 +274,10 @@ pub fn run_with(
             // Outermost: the request's id and span cover everything else.
             .wrap(actix_web::middleware::from_fn(observe::middleware))
     })
-    .on_connect(move |connection, data| open.on_connect(cap, connection, data))
+    .on_connect(move |connection, data| {
+        open.on_connect(cap, connection, data);
+        hangup::on_connect(connection, data);
+    })
     .shutdown_timeout(shutdown_timeout)
     .listen(listener)?
     .run();

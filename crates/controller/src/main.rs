@@ -121,6 +121,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             domain: settings.domain.clone(),
             log_lines: settings.log_lines,
             run_timeout: Duration::from_secs(settings.run_timeout),
+            run_output_limit: usize::try_from(settings.run_output_limit).unwrap_or(usize::MAX),
             public_port: settings.public_port(),
             health_timeout: Duration::from_secs(settings.health_timeout),
             drain_grace: Duration::from_secs(settings.drain_grace),

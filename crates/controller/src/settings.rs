@@ -37,6 +37,8 @@ pub struct Settings {
     pub body_limit: usize,
     /// Time limit of one-off `run` commands, in seconds.
     pub run_timeout: u64,
+    /// Bytes of a one-off `run`'s output kept for the answer; the rest is dropped.
+    pub run_output_limit: u64,
     /// Seconds between reconciliations of database and engine (0 = only at start).
     pub reconcile_interval: u64,
     /// Label value marking this controller's containers; empty = the one generated on first
@@ -120,6 +122,7 @@ impl Settings {
             .set_default("log_lines", 1000)?
             .set_default("body_limit", 1024 * 1024)?
             .set_default("run_timeout", 1200)?
+            .set_default("run_output_limit", 1024 * 1024)?
             .set_default("reconcile_interval", 30)?
             .set_default("scheduler_identity", "")?
             .set_default("scheduler", "docker")?

@@ -69,6 +69,8 @@ pub struct RunSpec {
     pub cpu_shares: Option<i64>,
     /// Killed after this long.
     pub timeout: Duration,
+    /// Output kept for the answer, in bytes; what comes after is read and dropped.
+    pub output_limit: usize,
 }
 
 /// What a one-off command produced.
@@ -76,8 +78,10 @@ pub struct RunSpec {
 pub struct RunOutput {
     /// Exit code of the command.
     pub exit_code: i64,
-    /// stdout and stderr, interleaved.
+    /// stdout and stderr, interleaved, at most the spec's `output_limit` bytes.
     pub output: String,
+    /// The command printed more than `output_limit` bytes; `output` is the beginning.
+    pub truncated: bool,
 }
 
 /// A container of this controller as the engine sees it.

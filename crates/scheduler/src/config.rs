@@ -225,6 +225,7 @@ mod tests {
             memory: Some("32M".to_owned()),
             cpu_shares: Some(100),
             timeout: std::time::Duration::from_secs(1),
+            output_limit: 1024 * 1024,
         };
         let web = long_running(&settings, &network(), &spec(None)).expect("valid spec");
         let one_off = one_off(&settings, &network(), &run).expect("valid run");

@@ -3,7 +3,7 @@
 use bollard::Docker;
 use bollard::query_parameters::{LogsOptions, LogsOptionsBuilder};
 use deis_domain::timefmt::parse_rfc3339;
-use deis_domain::{LogLine, Observed, SchedulerError};
+use deis_domain::{LogLine, Observed, RunOutput, SchedulerError};
 use futures_util::StreamExt;
 use futures_util::future::join_all;
 use time::OffsetDateTime;
@@ -99,6 +99,67 @@ pub(crate) async fn collect(
     Ok(bytes)
 }
 
+/// Output kept up to a limit; what comes after is counted as cut and dropped, so a command
+/// printing without end costs no memory beyond the limit.
+pub(crate) struct Bounded {
+    bytes: Vec<u8>,
+    limit: usize,
+    truncated: bool,
+}
+
+impl Bounded {
+    /// Keeps at most `limit` bytes.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            bytes: Vec::new(),
+            limit,
+            truncated: false,
+        }
+    }
+
+    /// Keeps what fits of `chunk`.
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        let room = self.limit.saturating_sub(self.bytes.len());
+        if chunk.len() > room {
+            self.truncated = true;
+        }
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    /// Adds a line of the platform's own (beyond the limit: it is short).
+    pub(crate) fn note(&mut self, line: &str) {
+        if !self.bytes.is_empty() && !self.bytes.ends_with(b"\n") {
+            self.bytes.push(b'\n');
+        }
+        self.bytes.extend_from_slice(line.as_bytes());
+        self.bytes.push(b'\n');
+    }
+
+    /// The answer of a run that exited with `exit_code`.
+    pub(crate) fn into_output(self, exit_code: i64) -> RunOutput {
+        RunOutput {
+            exit_code,
+            output: String::from_utf8_lossy(&self.bytes).into_owned(),
+            truncated: self.truncated,
+        }
+    }
+}
+
+/// Reads a logs stream to its end (with `follow`, until the container stops) into `kept`.
+pub(crate) async fn collect_into(
+    docker: &Docker,
+    name: &str,
+    options: LogsOptions,
+    kept: &mut Bounded,
+) -> Result<(), bollard::errors::Error> {
+    let mut stream = docker.logs(name, Some(options));
+    while let Some(chunk) = stream.next().await {
+        kept.push(&chunk?.into_bytes());
+    }
+    Ok(())
+}
+
 /// Splits timestamped output (`2024-05-01T10:00:00.123456789Z text`) into lines. A line
 /// without a readable timestamp (a long line the engine split) takes its predecessor's.
 pub(crate) fn parse(bytes: &[u8], source: &str) -> Vec<LogLine> {
@@ -153,6 +214,21 @@ mod tests {
         let lines = parse(b"2024-05-01T10:00:00Z first\ncontinued\n", "worker.2");
         assert_eq!(lines[1].at, lines[0].at);
         assert_eq!(lines[1].text, "continued");
+    }
+
+    #[test]
+    fn bounded_output_keeps_the_beginning_and_says_it_was_cut() {
+        let mut kept = Bounded::new(8);
+        kept.push(b"12345");
+        kept.push(b"67890");
+        kept.push(b"abc");
+        kept.note("killed");
+        let out = kept.into_output(3);
+        assert_eq!(out.output, "12345678\nkilled\n");
+        assert!(out.truncated);
+        let mut whole = Bounded::new(8);
+        whole.push(b"1234\n");
+        assert!(!whole.into_output(0).truncated);
     }
 
     #[test]

@@ -96,25 +96,33 @@ async fn run_created(
         .bounded(docker.start_container(&spec.name, None::<StartContainerOptions>))
         .await
         .map_err(classify)?;
-    match tokio::time::timeout(spec.timeout, to_exit(docker, &spec.name)).await {
-        Ok(finished) => finished,
-        Err(_) => Ok(killed(engine, docker, &spec.name, spec.timeout).await),
+    let mut kept = logs::Bounded::new(spec.output_limit);
+    match tokio::time::timeout(spec.timeout, to_exit(docker, &spec.name, &mut kept)).await {
+        Ok(finished) => finished.map(|exit_code| kept.into_output(exit_code)),
+        Err(_) => {
+            killed(engine, docker, &spec.name, spec.timeout, &mut kept).await;
+            Ok(kept.into_output(TIMED_OUT))
+        }
     }
 }
 
-/// Follows the output while waiting for the exit code.
-async fn to_exit(docker: &Docker, name: &str) -> Result<RunOutput, SchedulerError> {
+/// Follows the output into `kept` while waiting for the exit code.
+async fn to_exit(
+    docker: &Docker,
+    name: &str,
+    kept: &mut logs::Bounded,
+) -> Result<i64, SchedulerError> {
     let follow = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
         .stderr(true)
         .build();
-    let (output, exit_code) =
-        tokio::join!(logs::collect(docker, name, follow), exit_code(docker, name));
-    Ok(RunOutput {
-        exit_code: exit_code?,
-        output: String::from_utf8_lossy(&output.map_err(classify)?).into_owned(),
-    })
+    let (read, exit_code) = tokio::join!(
+        logs::collect_into(docker, name, follow, kept),
+        exit_code(docker, name)
+    );
+    read.map_err(classify)?;
+    exit_code
 }
 
 /// Waits for the container to stop and returns its exit code. bollard reports a
@@ -131,30 +139,25 @@ async fn exit_code(docker: &Docker, name: &str) -> Result<i64, SchedulerError> {
     }
 }
 
-/// Kills a container that ran out of time and reports what it printed so far.
-async fn killed(engine: &Engine, docker: &Docker, name: &str, limit: Duration) -> RunOutput {
+/// Kills a container that ran out of time; `kept` holds what it printed so far and gets the
+/// reason.
+async fn killed(
+    engine: &Engine,
+    docker: &Docker,
+    name: &str,
+    limit: Duration,
+    kept: &mut logs::Bounded,
+) {
     if let Err(e) = engine
         .bounded(docker.kill_container(name, None::<KillContainerOptions>))
         .await
     {
         tracing::warn!(container = name, error = %e, "could not kill a timed-out run");
     }
-    let all = LogsOptionsBuilder::new().stdout(true).stderr(true).build();
-    let mut output = logs::output(engine, docker, name, all)
-        .await
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-        .unwrap_or_default();
-    if !output.is_empty() && !output.ends_with('\n') {
-        output.push('\n');
-    }
-    output.push_str(&format!(
-        "killed after the time limit of {}s\n",
+    kept.note(&format!(
+        "killed after the time limit of {}s",
         limit.as_secs_f32()
     ));
-    RunOutput {
-        exit_code: TIMED_OUT,
-        output,
-    }
 }
 
 /// Removes the container in the background if `run` is dropped while it is armed, that

@@ -152,6 +152,7 @@ impl TestApp {
             memory: None,
             cpu_shares: None,
             timeout,
+            output_limit: 1024 * 1024,
         }
     }
 
@@ -693,6 +694,7 @@ async fn an_unreachable_engine_is_unavailable_within_seconds() {
             memory: None,
             cpu_shares: None,
             timeout: Duration::from_secs(5),
+            output_limit: 1024 * 1024,
         };
         let web = ContainerSpec {
             name: "nowhere_v1.web.1".to_owned(),

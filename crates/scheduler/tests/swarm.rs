@@ -502,6 +502,7 @@ async fn runs_and_logs_on_the_swarm_network_where_nothing_reaches_a_task() {
         memory: None,
         cpu_shares: None,
         timeout: Duration::from_secs(30),
+        output_limit: 1024 * 1024,
     };
     let out = t.scheduler.run(&spec).await.expect("run");
     assert_eq!(

@@ -318,9 +318,19 @@ impl Scheduler for FakeScheduler {
         self.reachable()?;
         self.engine().runs.push(spec.clone());
         drop(self.run_gate.read().await);
+        let mut output = format!("ran {}\n", spec.command);
+        let truncated = output.len() > spec.output_limit;
+        if truncated {
+            let mut end = spec.output_limit;
+            while !output.is_char_boundary(end) {
+                end -= 1;
+            }
+            output.truncate(end);
+        }
         Ok(RunOutput {
             exit_code: 0,
-            output: format!("ran {}\n", spec.command),
+            output,
+            truncated,
         })
     }
 

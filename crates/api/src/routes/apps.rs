@@ -9,6 +9,7 @@ use crate::auth::Authed;
 use crate::body::{Body, Encoding, into_object};
 use crate::error::{ApiError, ApiResult};
 use crate::generation::Generation;
+use crate::hangup::unless_hung_up;
 use crate::routes::page;
 use crate::state::ApiState;
 use crate::views::{self, View, page_of};
@@ -324,14 +325,24 @@ pub async fn logs(
 }
 
 /// `POST /v1/apps/{id}/run`
+///
+/// A client that hangs up stops the run: its container is killed and removed.
 pub async fn run(
     state: web::Data<ApiState>,
+    req: HttpRequest,
     Authed(user): Authed,
     id: Path1,
     body: Body,
 ) -> ApiResult<HttpResponse> {
     state.platform.visible_app(&user, &id).await?;
-    let out = state.platform.run(&user, &id, &body.object()?).await?;
+    let body = body.object()?;
+    let Some(out) = unless_hung_up(&req, state.platform.run(&user, &id, &body)).await else {
+        tracing::info!(app = %id.as_str(), "the client left: its run was stopped");
+        return Ok(HttpResponse::new(
+            actix_web::http::StatusCode::REQUEST_TIMEOUT,
+        ));
+    };
+    let out = out?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain")
         .body(json!([out.exit_code, out.output]).to_string()))

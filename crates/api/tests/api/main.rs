@@ -15,6 +15,7 @@ mod hooks;
 mod integrity;
 mod keys;
 mod limits;
+mod live;
 mod operations;
 mod perms;
 mod protocol;

@@ -64,6 +64,8 @@ pub struct PlatformSettings {
     pub log_lines: u64,
     /// How long a one-off `run` may take before it is killed.
     pub run_timeout: Duration,
+    /// Bytes of a one-off `run`'s output kept for the answer.
+    pub run_output_limit: usize,
     /// `PORT` given to containers unless the config sets one.
     pub default_port: u16,
     /// Port of the router's listener as clients see it; app URLs name it unless it is 80.
@@ -88,6 +90,7 @@ impl Default for PlatformSettings {
             domain: "deisapp.local".into(),
             log_lines: 1000,
             run_timeout: Duration::from_secs(20 * 60),
+            run_output_limit: 1024 * 1024,
             default_port: 5000,
             public_port: None,
             health_timeout: Duration::from_secs(60),

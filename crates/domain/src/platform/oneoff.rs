@@ -68,6 +68,7 @@ impl Platform {
                 memory,
                 cpu_shares,
                 timeout: self.settings.run_timeout,
+                output_limit: self.settings.run_output_limit,
             };
             (record, spec)
         };
@@ -78,7 +79,17 @@ impl Platform {
             ContainerState::Error
         };
         self.store.set_states(&[(record.uuid, state)]).await?;
-        result.map_err(|e| unavailable("could not run the command", &e))
+        let mut out = result.map_err(|e| unavailable("could not run the command", &e))?;
+        if out.truncated {
+            if !out.output.ends_with('\n') {
+                out.output.push('\n');
+            }
+            out.output.push_str(&format!(
+                "[deis: output cut after {} bytes (run_output_limit)]\n",
+                spec.output_limit
+            ));
+        }
+        Ok(out)
     }
 
     /// The app's log: platform events merged with container output, oldest first; the last

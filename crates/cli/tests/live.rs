@@ -1,0 +1,318 @@
+//! The live features against a real controller and the real engine: bounded and abandoned
+//! runs, followed logs, and the attachable run through the built `deis` binary.
+//!
+//! Each test starts its own `deis-controller serve` with a fresh SQLite database, its own
+//! scheduler identity and no router listener, and removes what that identity created.
+//! Needs Docker and `deis/test-app:latest` (`cargo xtask test-image`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// The image every app here runs.
+const TEST_IMAGE: &str = "deis/test-app:latest";
+
+fn deis_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_deis")
+}
+
+/// Builds `deis-controller` once per test run (next to the `deis` binary) and returns it.
+fn controller_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = Path::new(deis_bin()).with_file_name("deis-controller");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let mut build = Command::new(cargo);
+        build.current_dir(&workspace).args([
+            "build",
+            "-p",
+            "deis-controller",
+            "--bin",
+            "deis-controller",
+        ]);
+        if bin.parent().is_some_and(|p| p.ends_with("release")) {
+            build.arg("--release");
+        }
+        assert!(
+            build.status().expect("cargo runs").success(),
+            "building deis-controller"
+        );
+        bin
+    })
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos:x}", std::process::id())
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local addr").port()
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Waits until `check` holds, at most `limit`.
+fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running controller; stopped, and everything of its identity removed, on drop.
+struct Controller {
+    child: Child,
+    url: String,
+    identity: String,
+    dir: TempDir,
+    http: Client,
+}
+
+impl Controller {
+    fn start(env: &[(&str, &str)]) -> Controller {
+        let found = Command::new("docker")
+            .args(["image", "inspect", TEST_IMAGE])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(found, "{TEST_IMAGE} is missing: `cargo xtask test-image`");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let identity = unique("deis-live");
+        let log = std::fs::File::create(dir.path().join("controller.log")).expect("log file");
+        let mut cmd = Command::new(controller_bin());
+        cmd.arg("serve")
+            .env_remove("DEIS_CONFIG")
+            .env("DEIS_BIND", format!("127.0.0.1:{port}"))
+            .env("DEIS_ROUTER_BIND", "")
+            .env(
+                "DEIS_DATABASE_URL",
+                format!("sqlite://{}/deis.db", dir.path().display()),
+            )
+            .env("DEIS_SECRET_KEY", "live-tests-secret-key-0123456789")
+            .env("DEIS_BCRYPT_COST", "4")
+            .env("DEIS_SCHEDULER_IDENTITY", &identity)
+            .env("DEIS_RECONCILE_INTERVAL", "0")
+            .env("DEIS_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("deis-controller starts");
+        let mut controller = Controller {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            identity,
+            dir,
+            http: Client::builder().no_proxy().build().expect("http client"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = controller.child.try_wait().expect("try_wait") {
+                panic!(
+                    "deis-controller exited with {status}:\n{}",
+                    controller.log()
+                );
+            }
+            let healthy = controller
+                .http
+                .get(format!("{}/healthz", controller.url))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                return controller;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no /healthz:\n{}",
+                controller.log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("controller.log")).unwrap_or_default()
+    }
+
+    /// Registers `name` and returns its token.
+    fn user(&self, name: &str) -> String {
+        let form = [("username", name), ("password", "s3cret")];
+        let res = self
+            .http
+            .post(format!("{}/v1/auth/register", self.url))
+            .form(&form)
+            .send()
+            .expect("register");
+        assert_eq!(res.status().as_u16(), 201, "register {name}");
+        let body: Value = self
+            .http
+            .post(format!("{}/v1/auth/login/", self.url))
+            .form(&form)
+            .send()
+            .expect("login")
+            .json()
+            .expect("login body");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    fn post(&self, token: &str, path: &str, body: Value) -> (u16, String) {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("Authorization", format!("token {token}"))
+            .json(&body)
+            .send()
+            .expect("request");
+        (res.status().as_u16(), res.text().unwrap_or_default())
+    }
+
+    /// Creates `app` and deploys the test image with `procfile`.
+    fn deploy(&self, token: &str, app: &str, procfile: Value) {
+        let (status, text) = self.post(token, "/v1/apps", json!({ "id": app }));
+        assert_eq!(status, 201, "{text}");
+        let (status, text) = self.post(
+            token,
+            &format!("/v1/apps/{app}/builds"),
+            json!({ "image": TEST_IMAGE, "procfile": procfile }),
+        );
+        assert_eq!(status, 201, "{text}\n{}", self.log());
+    }
+
+    /// Names of this controller's containers of `app` on the engine.
+    fn containers(&self, app: &str) -> Vec<String> {
+        docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=deis.controller={}", self.identity),
+            "--filter",
+            &format!("label=deis.app={app}"),
+            "--format",
+            "{{.Names}}",
+        ])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let label = format!("label=deis.controller={}", self.identity);
+        let ids: Vec<String> = docker(&["ps", "-aq", "--filter", &label])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            docker(&args);
+        }
+        let reference = format!("reference=deis-release/{}/*", self.identity);
+        let images: Vec<String> = docker(&[
+            "images",
+            "--filter",
+            &reference,
+            "--format",
+            "{{.Repository}}:{{.Tag}}",
+        ])
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+        if !images.is_empty() {
+            let mut args = vec!["rmi"];
+            args.extend(images.iter().map(String::as_str));
+            docker(&args);
+        }
+        let networks: Vec<String> = docker(&["network", "ls", "-q", "--filter", &label])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if !networks.is_empty() {
+            let mut args = vec!["network", "rm"];
+            args.extend(networks.iter().map(String::as_str));
+            docker(&args);
+        }
+    }
+}
+
+#[test]
+fn run_output_is_bounded_and_an_abandoned_run_leaves_no_container() {
+    let ctl = Controller::start(&[("DEIS_RUN_OUTPUT_LIMIT", "100000")]);
+    let token = ctl.user("alice");
+    let app = unique("bounded");
+    ctl.deploy(&token, &app, json!({ "cmd": "sleep 1000" }));
+
+    // 20 MB of output: the answer keeps the first 100,000 bytes and says it was cut.
+    let (status, text) = ctl.post(
+        &token,
+        &format!("/v1/apps/{app}/run"),
+        json!({ "command": "head -c 20000000 /dev/zero | tr '\\0' x; echo; exit 4" }),
+    );
+    assert_eq!(status, 200, "{text}");
+    let body: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(body[0], 4);
+    let output = body[1].as_str().expect("output");
+    assert!(
+        output.starts_with("xxxx"),
+        "{}",
+        &output[..40.min(output.len())]
+    );
+    assert!(
+        output.ends_with("\n[deis: output cut after 100000 bytes (run_output_limit)]\n"),
+        "{}",
+        &output[output.len().saturating_sub(100)..]
+    );
+    assert_eq!(output.len(), 100_000 + 58);
+
+    // A client that leaves mid-run: the container is gone within seconds.
+    let body = json!({ "command": "sleep 600" }).to_string();
+    let mut client = TcpStream::connect(ctl.url.trim_start_matches("http://")).expect("connect");
+    write!(
+        client,
+        "POST /v1/apps/{app}/run HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send the run");
+    let is_run = |name: &String| name.contains(".run.");
+    eventually("the run's container", Duration::from_secs(20), || {
+        ctl.containers(&app).iter().any(is_run)
+    });
+    drop(client);
+    let left_at = Instant::now();
+    eventually(
+        "the abandoned run's container to go",
+        Duration::from_secs(15),
+        || !ctl.containers(&app).iter().any(is_run),
+    );
+    eprintln!("abandoned run removed after {:?}", left_at.elapsed());
+}
