@@ -316,3 +316,83 @@ fn run_output_is_bounded_and_an_abandoned_run_leaves_no_container() {
     );
     eprintln!("abandoned run removed after {:?}", left_at.elapsed());
 }
+
+/// Reads a streamed answer line by line in a thread; the lines arrive on the channel.
+fn lines_of(reader: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (sender, lines) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { return };
+            if sender.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    lines
+}
+
+/// Waits until a line containing `wanted` arrives; returns it.
+fn expect_line(lines: &mpsc::Receiver<String>, wanted: &str, limit: Duration) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(wanted) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no line with {wanted:?} within {limit:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_follower_sees_events_and_container_lines_as_they_happen() {
+    let ctl = Controller::start(&[]);
+    let token = ctl.user("alice");
+    let app = unique("follow");
+    ctl.deploy(
+        &token,
+        &app,
+        json!({ "worker": "i=0; while true; do i=$((i+1)); echo tick-$i; sleep 1; done" }),
+    );
+    let res = ctl
+        .http
+        .get(format!(
+            "{}/v1/apps/{app}/logs?follow=true&lines=5",
+            ctl.url
+        ))
+        .header("Authorization", format!("token {token}"))
+        .send()
+        .expect("follow");
+    assert_eq!(res.status().as_u16(), 200);
+    let lines = lines_of(res);
+    expect_line(&lines, "deis[api]: alice deployed", Duration::from_secs(10));
+    // After the follow began: an event, and a container that starts and prints.
+    let (status, text) = ctl.post(
+        &token,
+        &format!("/v1/apps/{app}/config"),
+        json!({ "values": { "GREETING": "hi" } }),
+    );
+    assert_eq!(status, 201, "{text}");
+    expect_line(
+        &lines,
+        "deis[api]: alice added GREETING",
+        Duration::from_secs(5),
+    );
+    let (status, text) = ctl.post(
+        &token,
+        &format!("/v1/apps/{app}/scale"),
+        json!({ "worker": 1 }),
+    );
+    assert_eq!(status, 204, "{text}");
+    let first = expect_line(
+        &lines,
+        &format!("{app}[worker.1]: tick-"),
+        Duration::from_secs(10),
+    );
+    let second = expect_line(
+        &lines,
+        &format!("{app}[worker.1]: tick-"),
+        Duration::from_secs(5),
+    );
+    assert_ne!(first, second, "lines arrive as they are printed");
+}

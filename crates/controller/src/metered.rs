@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deis_domain::{
-    ContainerSpec, ImageInfo, LogLine, Observed, RunOutput, RunSpec, Scheduler, SchedulerError,
-    TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler,
+    SchedulerError, TagKind,
 };
 use deis_store::DieselStore;
 use prometheus::core::{Collector, Desc};
@@ -125,6 +125,10 @@ impl Scheduler for MeteredScheduler {
 
     async fn discard_image(&self, id: &str) -> Result<(), SchedulerError> {
         self.count("discard_image", self.inner.discard_image(id).await)
+    }
+
+    async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError> {
+        self.count("follow_logs", self.inner.follow_logs(app).await)
     }
 }
 

@@ -24,12 +24,12 @@ pub use model::*;
 pub use page::{PAGE_SIZE, Page, PageSel};
 pub use routing::{AppRoutes, Endpoint, Routing, Unhealthy};
 pub use scheduler::{
-    ContainerSpec, ImageInfo, LogLine, Observed, RunOutput, RunSpec, Scheduler, TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler, TagKind,
 };
 
 pub use platform::{
-    BuildInput, CertInput, Platform, PlatformSettings, PushInput, Quotas, Regenerate,
+    BuildInput, CertInput, LogFilter, Platform, PlatformSettings, PushInput, Quotas, Regenerate,
     RestartTarget, image_reference, parse_procfile,
 };
-pub use store::{AppLock, AppScope, Store};
+pub use store::{AppLock, AppScope, EventFeed, Store};
 pub use throttle::{Failures, Throttle};

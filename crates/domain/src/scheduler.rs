@@ -118,6 +118,9 @@ pub struct LogLine {
     pub text: String,
 }
 
+/// Lines as containers print them, without end; dropping it stops the following.
+pub type LogStream = futures_util::stream::BoxStream<'static, LogLine>;
+
 /// An image the engine holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageInfo {
@@ -206,4 +209,8 @@ pub trait Scheduler: Send + Sync {
         let _ = id;
         Ok(())
     }
+    /// What the app's long-running containers print from now on, as they print it: containers
+    /// started later join, removed ones leave. Pushed by the backend, never polled per line;
+    /// ends only when dropped (or when the backend stops answering).
+    async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError>;
 }

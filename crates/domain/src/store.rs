@@ -204,4 +204,10 @@ pub trait Store: Send + Sync {
     async fn append_events(&self, app: &str, messages: Vec<String>) -> StoreResult<()>;
     /// The app's last `limit` events, oldest first.
     async fn events(&self, app: &str, limit: u64) -> StoreResult<Vec<Event>>;
+    /// Every event this store commits from now on, of every app, as it is committed (pushed,
+    /// never polled). Only this process's writes: replicas do not see each other's.
+    fn event_feed(&self) -> EventFeed;
 }
+
+/// Events as they are committed (see [`Store::event_feed`]); dropping it unsubscribes.
+pub type EventFeed = futures_util::stream::BoxStream<'static, Event>;

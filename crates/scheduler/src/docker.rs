@@ -2,15 +2,15 @@
 
 use async_trait::async_trait;
 use deis_domain::{
-    ContainerSpec, ImageInfo, LogLine, Observed, RunOutput, RunSpec, Scheduler, SchedulerError,
-    TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler,
+    SchedulerError, TagKind,
 };
 use tokio::sync::Mutex;
 
 use crate::engine::{Engine, classify};
 use crate::names::Names;
 use crate::network::Known;
-use crate::{DockerSettings, build, images, logs, observe, remove, run, start};
+use crate::{DockerSettings, build, follow, images, logs, observe, remove, run, start};
 
 /// The [`Scheduler`] on one Docker Engine.
 ///
@@ -138,6 +138,11 @@ impl Scheduler for DockerScheduler {
     #[tracing::instrument(skip(self))]
     async fn logs(&self, app: &str, lines: usize) -> Result<Vec<LogLine>, SchedulerError> {
         logs::logs(self, app, lines).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError> {
+        follow::follow(self, app).await
     }
 
     #[tracing::instrument(skip(self))]

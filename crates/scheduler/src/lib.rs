@@ -17,6 +17,7 @@ mod build;
 mod config;
 mod docker;
 mod engine;
+mod follow;
 mod images;
 mod labels;
 mod limits;

@@ -1,6 +1,8 @@
 //! Event lines of app logs, pushes and settings: the small append-only tables.
 
-use deis_domain::timefmt::{now, to_micros};
+use std::cell::RefCell;
+
+use deis_domain::timefmt::{from_micros, now, to_micros};
 use deis_domain::{Event, Push};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
@@ -8,6 +10,17 @@ use diesel::result::{DatabaseErrorKind, Error};
 use crate::conn::DbConn;
 use crate::rows::{EventRow, PushRow};
 use crate::schema::{events, pushes, settings};
+
+thread_local! {
+    /// Events inserted by the store call running on this thread, announced once it succeeded
+    /// (see `DieselStore::with_conn`): a rolled-back insert is never announced.
+    static INSERTED: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Takes the events inserted on this thread since the last take.
+pub(crate) fn take_inserted() -> Vec<Event> {
+    INSERTED.with(|inserted| std::mem::take(&mut *inserted.borrow_mut()))
+}
 
 /// Appends `messages` to the log of `app`, all stamped now.
 pub(crate) fn append(conn: &mut DbConn, app: &str, messages: &[String]) -> QueryResult<()> {
@@ -21,6 +34,13 @@ pub(crate) fn append(conn: &mut DbConn, app: &str, messages: &[String]) -> Query
         diesel::insert_into(events::table)
             .values(row)
             .execute(conn)?;
+        INSERTED.with(|inserted| {
+            inserted.borrow_mut().push(Event {
+                app: app.to_owned(),
+                at: from_micros(at),
+                message: message.clone(),
+            });
+        });
     }
     Ok(())
 }

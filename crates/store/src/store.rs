@@ -3,13 +3,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use deis_domain::EventFeed;
 use deis_domain::store::{AppScope, StoreResult};
 use deis_domain::{
     App, AppLock, Build, Certificate, Config, Container, ContainerState, Domain, Event, Failures,
     Key, NewCertificate, NewRelease, NewUser, Page, PageSel, Push, Release, Store, StoreError,
     Structure, User,
 };
+use futures_util::StreamExt;
 use time::OffsetDateTime;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::cache::ReadCache;
@@ -30,6 +33,10 @@ pub struct PoolUse {
     pub max: u32,
 }
 
+/// Committed events kept for a follower that is behind; one further behind skips what it
+/// missed (and says so in the controller's log).
+const FEED_BACKLOG: usize = 1024;
+
 /// The durable store of the controller: a pool of connections to one database.
 #[derive(Debug)]
 pub struct DieselStore {
@@ -41,6 +48,8 @@ pub struct DieselStore {
     cache: Option<ReadCache>,
     /// SQLite only: the file opened, checked around every use of a connection.
     file: Option<Arc<DbFile>>,
+    /// Events committed by this process, to every [`Store::event_feed`].
+    feed: broadcast::Sender<Event>,
 }
 
 /// Applies the migrations `url`'s database has not seen yet; returns their names, oldest first.
@@ -88,6 +97,7 @@ impl DieselStore {
             lock_pool,
             cache,
             file,
+            feed: broadcast::channel(FEED_BACKLOG).0,
         })
     }
 
@@ -125,6 +135,7 @@ impl DieselStore {
     {
         let pool = self.pool.clone();
         let file = self.file.clone();
+        let feed = self.feed.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
@@ -136,9 +147,17 @@ impl DieselStore {
             let mut conn = pool
                 .get()
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            events::take_inserted();
             let result = f(&mut conn).map_err(|e| e.into().into_store_error(what));
+            let inserted = events::take_inserted();
             if let Some(file) = file.as_deref() {
                 file.check()?;
+            }
+            if result.is_ok() {
+                for event in inserted {
+                    // Nobody following is fine.
+                    let _ = feed.send(event);
+                }
             }
             result
         })
@@ -588,6 +607,21 @@ impl Store for DieselStore {
         let app = app.to_owned();
         self.with_conn("app", move |c| events::append(c, &app, &messages))
             .await
+    }
+
+    fn event_feed(&self) -> EventFeed {
+        futures_util::stream::unfold(self.feed.subscribe(), |mut feed| async move {
+            loop {
+                match feed.recv().await {
+                    Ok(event) => return Some((event, feed)),
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "a log follower fell behind the events");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .boxed()
     }
 
     async fn events(&self, app: &str, limit: u64) -> StoreResult<Vec<Event>> {

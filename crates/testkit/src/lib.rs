@@ -3,17 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, TcpListener};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deis_api::{ApiSettings, ApiState, Metrics, Registration, ServerLimits};
 use deis_domain::{
-    AppRoutes, ContainerSpec, ContainerState, Endpoint, ImageInfo, LogLine, Observed, Platform,
-    PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, SealingKey, Store,
-    TagKind, TlsCertificate, Unhealthy,
+    AppRoutes, ContainerSpec, ContainerState, Endpoint, ImageInfo, LogLine, LogStream, Observed,
+    Platform, PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, SealingKey,
+    Store, TagKind, TlsCertificate, Unhealthy,
 };
+use futures_util::StreamExt;
 
 /// The release namespace of the fake engine: `deis-release/test/{app}:v{N}`.
 pub const RELEASES: &str = "deis-release/test/";
@@ -125,6 +126,30 @@ pub struct FakeScheduler {
     /// One-off runs, once recorded in [`Engine::runs`], wait while a test holds this for
     /// writing (to have runs going at once).
     pub run_gate: tokio::sync::RwLock<()>,
+    /// Lines containers print (`{name} started` at start, and [`FakeScheduler::print`]), by
+    /// app, to every follower.
+    printed: Printer,
+    /// How many `follow_logs` streams are open.
+    pub followers: Arc<AtomicUsize>,
+}
+
+/// The fake engine's broadcast of printed lines, by app.
+#[derive(Debug)]
+struct Printer(tokio::sync::broadcast::Sender<(String, LogLine)>);
+
+impl Default for Printer {
+    fn default() -> Self {
+        Self(tokio::sync::broadcast::channel(1024).0)
+    }
+}
+
+/// Counts a follow stream while it is open.
+struct Following(Arc<AtomicUsize>);
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl FakeScheduler {
@@ -133,6 +158,20 @@ impl FakeScheduler {
         self.engine
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The running container `name` prints `text` (to followers; `logs` does not keep it).
+    pub fn print(&self, name: &str, text: &str) {
+        let Some(spec) = self.engine().containers.get(name).cloned() else {
+            panic!("no container {name} to print");
+        };
+        let line = LogLine {
+            at: deis_domain::timefmt::now(),
+            source: format!("{}.{}", spec.proc_type, spec.num),
+            text: text.to_owned(),
+        };
+        // Nobody following is fine.
+        let _ = self.printed.0.send((spec.app, line));
     }
 
     /// Names of running containers, sorted.
@@ -269,10 +308,15 @@ impl Scheduler for FakeScheduler {
             engine.handed_out += 1;
             let address = IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + engine.handed_out));
             engine.addresses.insert(spec.name.clone(), address);
-            engine
-                .started
-                .insert(spec.name.clone(), deis_domain::timefmt::now());
+            let now = deis_domain::timefmt::now();
+            engine.started.insert(spec.name.clone(), now);
             engine.containers.insert(spec.name.clone(), spec.clone());
+            let line = LogLine {
+                at: now,
+                source: format!("{}.{}", spec.proc_type, spec.num),
+                text: format!("{} started", spec.name),
+            };
+            let _ = self.printed.0.send((spec.app.clone(), line));
         }
         match half_way {
             Some(n) => Err(SchedulerError::Failed(format!(
@@ -351,6 +395,27 @@ impl Scheduler for FakeScheduler {
                 text: format!("{} started", s.name),
             })
             .collect())
+    }
+
+    async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError> {
+        self.reachable()?;
+        self.followers.fetch_add(1, Ordering::SeqCst);
+        let following = Following(self.followers.clone());
+        let state = (self.printed.0.subscribe(), app.to_owned(), following);
+        Ok(
+            futures_util::stream::unfold(state, |(mut printed, app, following)| async move {
+                loop {
+                    match printed.recv().await {
+                        Ok((of, line)) if of == app => {
+                            return Some((line, (printed, app, following)));
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            })
+            .boxed(),
+        )
     }
 
     async fn tail(&self, name: &str, _lines: usize) -> String {

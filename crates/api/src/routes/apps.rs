@@ -2,14 +2,16 @@
 
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
-use deis_domain::{BuildInput, Error, Page, validate};
+use deis_domain::{BuildInput, Error, LogFilter, Page, validate};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::auth::Authed;
 use crate::body::{Body, Encoding, into_object};
 use crate::error::{ApiError, ApiResult};
 use crate::generation::Generation;
-use crate::hangup::unless_hung_up;
+use crate::generation::MAX_LOG_LINES;
+use crate::hangup::{Peer, unless_hung_up};
 use crate::routes::page;
 use crate::state::ApiState;
 use crate::views::{self, View, page_of};
@@ -311,7 +313,8 @@ pub async fn scale(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// `GET /v1/apps/{id}/logs`
+/// `GET /v1/apps/{id}/logs`; with `?follow=true` (an extension, `docs/API.md`) the lines are
+/// streamed as they happen until the client leaves.
 pub async fn logs(
     state: web::Data<ApiState>,
     req: HttpRequest,
@@ -320,8 +323,80 @@ pub async fn logs(
     id: Path1,
 ) -> ApiResult<HttpResponse> {
     state.platform.visible_app(&user, &id).await?;
+    if let Some((lines, filter)) = follow_query(&req)? {
+        let stream = state
+            .platform
+            .follow_logs(&user, &id, lines, filter)
+            .await?;
+        // Stop following (and free the engine's streams) once the client has gone, even
+        // while nothing is printed.
+        let stream = match Peer::of(&req) {
+            Some(peer) => stream.take_until(peer.hung_up()).boxed(),
+            None => stream,
+        };
+        return Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header(("Cache-Control", "no-cache"))
+            .insert_header(("X-Accel-Buffering", "no"))
+            .streaming(stream.map(|mut line| {
+                line.push('\n');
+                Ok::<_, std::convert::Infallible>(web::Bytes::from(line))
+            })));
+    }
     let lines = generation.log_lines(&req)?;
     Ok(generation.logs(state.platform.logs(&user, &id, lines).await?))
+}
+
+/// The parameters of a followed log (`follow=true`, `lines=N`, `type=T`, `num=N`), or `None`
+/// when the request does not follow.
+fn follow_query(req: &HttpRequest) -> ApiResult<Option<(Option<u64>, LogFilter)>> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let last = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+    };
+    match last("follow") {
+        None | Some("false" | "0") => return Ok(None),
+        Some("true" | "1") => {}
+        Some(_) => return Err(ApiError::BadRequest("follow must be true or false".into())),
+    }
+    let lines = match last("lines").or_else(|| last("log_lines")) {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_LOG_LINES).contains(n))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "lines must be a whole number from 1 to {MAX_LOG_LINES}"
+                    ))
+                })?,
+        ),
+    };
+    let proc_type = match last("type") {
+        None | Some("") => None,
+        Some(t)
+            if t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Some(t.to_owned())
+        }
+        Some(_) => return Err(ApiError::BadRequest("type must be a process type".into())),
+    };
+    let num = match last("num") {
+        None | Some("") => None,
+        Some(raw) => Some(
+            raw.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| ApiError::BadRequest("num must be a whole number from 1".into()))?,
+        ),
+    };
+    Ok(Some((lines, LogFilter { proc_type, num })))
 }
 
 /// `POST /v1/apps/{id}/run`

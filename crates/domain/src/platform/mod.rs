@@ -52,6 +52,7 @@ pub use builder::{PushInput, parse_procfile};
 pub use certs::CertInput;
 pub use deploy::BuildInput;
 pub use images::image_reference;
+pub use oneoff::LogFilter;
 pub use quota::Quotas;
 pub use restart::RestartTarget;
 

@@ -1,6 +1,10 @@
 //! One-off commands and the app log.
 
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
 use super::*;
+use crate::scheduler::LogLine;
 
 impl Platform {
     /// Runs a one-off command in a container of the current release.
@@ -102,51 +106,154 @@ impl Platform {
     ) -> Result<Option<String>, Error> {
         let app = self.visible_app(user, id).await?;
         let limit = lines.unwrap_or(self.settings.log_lines);
-        let mut lines: Vec<(time::OffsetDateTime, String)> = self
-            .store
-            .events(&app.id, limit)
-            .await?
-            .into_iter()
-            .map(|e| {
-                (
-                    e.at,
-                    format!("{} deis[api]: {}", timefmt::deis(e.at), e.message),
-                )
-            })
-            .collect();
-        match self
-            .scheduler
-            .logs(&app.id, usize::try_from(limit).unwrap_or(usize::MAX))
-            .await
-        {
-            Ok(out) => lines.extend(out.into_iter().map(|l| {
-                (
-                    l.at,
-                    format!(
-                        "{} {}[{}]: {}",
-                        timefmt::deis(l.at),
-                        app.id,
-                        l.source,
-                        l.text
-                    ),
-                )
-            })),
-            Err(e) => tracing::debug!(app = %app.id, error = %e, "container logs unavailable"),
-        }
-        lines.sort_by_key(|(at, _)| *at);
-        let skip = lines
-            .len()
-            .saturating_sub(usize::try_from(limit).unwrap_or(usize::MAX));
-        if lines.len() == skip {
+        let recent = self
+            .recent_log(&app.id, limit, &LogFilter::default())
+            .await?;
+        if recent.is_empty() {
             return Ok(None);
         }
         let mut text = String::new();
-        for (_, line) in &lines[skip..] {
-            text.push_str(line);
+        for entry in &recent {
+            text.push_str(&entry.line);
             text.push('\n');
         }
         Ok(Some(text))
     }
+
+    /// The app's log as it happens: the last `lines` lines (or the configured number), then
+    /// every new event line and container line as it is committed or printed, until the
+    /// stream is dropped. Containers started later join; removed ones leave. With a
+    /// `filter`, only the matching processes' lines (and no event lines).
+    pub async fn follow_logs(
+        &self,
+        user: &User,
+        id: &str,
+        lines: Option<u64>,
+        filter: LogFilter,
+    ) -> Result<BoxStream<'static, String>, Error> {
+        let app = self.visible_app(user, id).await?;
+        let limit = lines.unwrap_or(self.settings.log_lines);
+        // Subscribe first, read the recent lines second: what happens in between is in both,
+        // and the cut-offs below drop the second copy.
+        let events = self.store.event_feed();
+        let printed = self
+            .scheduler
+            .follow_logs(&app.id)
+            .await
+            .map_err(|e| unavailable("could not follow the logs", &e))?;
+        let recent = self.recent_log(&app.id, limit, &filter).await?;
+        let mut seen: HashMap<Option<String>, time::OffsetDateTime> = HashMap::new();
+        for entry in &recent {
+            seen.insert(entry.source.clone(), entry.at);
+        }
+        let events_seen = seen.get(&None).copied();
+        let with_events = filter_is_empty(&filter);
+        let id = app.id.clone();
+        let events = events
+            .filter(move |e| {
+                let new = e.app == id && events_seen.is_none_or(|cut| e.at > cut);
+                futures_util::future::ready(new && with_events)
+            })
+            .map(|e| event_line(e.at, &e.message));
+        let id = app.id.clone();
+        let printed = printed
+            .filter(move |l| {
+                let cut = seen.get(&Some(l.source.clone()));
+                let new = cut.is_none_or(|cut| l.at > *cut);
+                futures_util::future::ready(new && filter.matches(&l.source))
+            })
+            .map(move |l| printed_line(&id, &l));
+        let recent = futures_util::stream::iter(recent.into_iter().map(|entry| entry.line));
+        Ok(recent
+            .chain(futures_util::stream::select(events, printed))
+            .boxed())
+    }
+
+    /// The last `limit` lines of the app's log that pass `filter`, oldest first.
+    async fn recent_log(
+        &self,
+        app: &str,
+        limit: u64,
+        filter: &LogFilter,
+    ) -> Result<Vec<LogEntry>, Error> {
+        let mut entries: Vec<LogEntry> = if filter_is_empty(filter) {
+            self.store
+                .events(app, limit)
+                .await?
+                .into_iter()
+                .map(|e| LogEntry {
+                    at: e.at,
+                    source: None,
+                    line: event_line(e.at, &e.message),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        match self
+            .scheduler
+            .logs(app, usize::try_from(limit).unwrap_or(usize::MAX))
+            .await
+        {
+            Ok(out) => entries.extend(out.into_iter().filter(|l| filter.matches(&l.source)).map(
+                |l| LogEntry {
+                    at: l.at,
+                    line: printed_line(app, &l),
+                    source: Some(l.source),
+                },
+            )),
+            Err(e) => tracing::debug!(app, error = %e, "container logs unavailable"),
+        }
+        entries.sort_by_key(|entry| entry.at);
+        let skip = entries
+            .len()
+            .saturating_sub(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(entries.split_off(skip))
+    }
+}
+
+/// Which processes' lines a log request wants: a process type, and a number within it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// Only this process type (`web`, `worker`, ...).
+    pub proc_type: Option<String>,
+    /// Only this number within the type (or within every type).
+    pub num: Option<i64>,
+}
+
+impl LogFilter {
+    /// Whether a container line of `source` (`{type}.{num}`) passes.
+    fn matches(&self, source: &str) -> bool {
+        let (proc_type, num) = source.rsplit_once('.').unwrap_or((source, ""));
+        self.proc_type.as_deref().is_none_or(|t| t == proc_type)
+            && self.num.is_none_or(|n| num == n.to_string())
+    }
+}
+
+fn filter_is_empty(filter: &LogFilter) -> bool {
+    *filter == LogFilter::default()
+}
+
+/// One line of the app's log, with where it came from (`None`: the controller).
+struct LogEntry {
+    at: time::OffsetDateTime,
+    source: Option<String>,
+    line: String,
+}
+
+/// A controller event as a log line.
+fn event_line(at: time::OffsetDateTime, message: &str) -> String {
+    format!("{} deis[api]: {message}", timefmt::deis(at))
+}
+
+/// A container's line as a log line.
+fn printed_line(app: &str, line: &LogLine) -> String {
+    format!(
+        "{} {app}[{}]: {}",
+        timefmt::deis(line.at),
+        line.source,
+        line.text
+    )
 }
 
 /// The limits of a one-off run: those the config sets for the type `run`, else the largest of
@@ -189,6 +296,23 @@ mod tests {
             created: now,
             updated: now,
         }
+    }
+
+    #[test]
+    fn a_log_filter_picks_type_and_number() {
+        let web = LogFilter {
+            proc_type: Some("web".into()),
+            num: None,
+        };
+        assert!(web.matches("web.1") && web.matches("web.12"));
+        assert!(!web.matches("worker.1") && !web.matches("webby.1"));
+        let second = LogFilter {
+            proc_type: None,
+            num: Some(2),
+        };
+        assert!(second.matches("web.2") && second.matches("worker.2"));
+        assert!(!second.matches("web.12"));
+        assert!(LogFilter::default().matches("anything.7"));
     }
 
     #[test]

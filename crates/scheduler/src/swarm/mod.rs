@@ -18,14 +18,14 @@ mod tasks;
 
 use async_trait::async_trait;
 use deis_domain::{
-    ContainerSpec, ImageInfo, LogLine, Observed, RunOutput, RunSpec, Scheduler, SchedulerError,
-    TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler,
+    SchedulerError, TagKind,
 };
 use tokio::sync::Mutex;
 
 use crate::engine::classify;
 use crate::network::PlatformNetwork;
-use crate::{DockerScheduler, DockerSettings, run};
+use crate::{DockerScheduler, DockerSettings, follow, run};
 
 /// The [`Scheduler`] on a Docker Swarm whose manager is the engine of the settings.
 ///
@@ -164,5 +164,12 @@ impl Scheduler for SwarmScheduler {
 
     async fn discard_image(&self, id: &str) -> Result<(), SchedulerError> {
         self.docker.discard_image(id).await
+    }
+
+    /// The task containers on the manager's engine carry the platform's labels, so the Docker
+    /// backend's follow finds them (tasks on other nodes are not read, as for `logs`).
+    #[tracing::instrument(skip(self))]
+    async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError> {
+        follow::follow(&self.docker, app).await
     }
 }
