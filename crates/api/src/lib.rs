@@ -31,7 +31,7 @@ pub use crate::connections::ServerLimits;
 use crate::error::ApiError;
 use crate::generation::v17;
 pub use crate::metrics::Metrics;
-use crate::routes::{account, apps, certs, hooks, keys, restart, sharing, users};
+use crate::routes::{account, apps, attach, certs, hooks, keys, restart, sharing, users};
 pub use crate::state::{ApiSettings, ApiState, Registration};
 
 /// The header naming the builder's SSH port (see [`ApiSettings::builder_port`]).
@@ -186,6 +186,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(resource("/scale").route(web::post().to(apps::scale)))
             .service(resource("/logs").route(web::get().to(apps::logs)))
             .service(resource("/run").route(web::post().to(apps::run)))
+            .service(resource("/run/attach").route(web::get().to(attach::attach)))
             .service(
                 resource("/perms")
                     .route(web::get().to(sharing::list))

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use deis_domain::{
-    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler,
-    SchedulerError, TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunEvents, RunInputs, RunOutput,
+    RunSpec, Scheduler, SchedulerError, TagKind, TtySize,
 };
 use deis_store::DieselStore;
 use prometheus::core::{Collector, Desc};
@@ -129,6 +129,18 @@ impl Scheduler for MeteredScheduler {
 
     async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError> {
         self.count("follow_logs", self.inner.follow_logs(app).await)
+    }
+
+    async fn run_attached(
+        &self,
+        spec: &RunSpec,
+        tty: Option<TtySize>,
+        input: RunInputs,
+    ) -> Result<RunEvents, SchedulerError> {
+        self.count(
+            "run_attached",
+            self.inner.run_attached(spec, tty, input).await,
+        )
     }
 }
 

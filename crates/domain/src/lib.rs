@@ -24,7 +24,8 @@ pub use model::*;
 pub use page::{PAGE_SIZE, Page, PageSel};
 pub use routing::{AppRoutes, Endpoint, Routing, Unhealthy};
 pub use scheduler::{
-    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler, TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunEvent, RunEvents, RunInput,
+    RunInputs, RunOutput, RunSpec, Scheduler, TagKind, TtySize,
 };
 
 pub use platform::{

@@ -84,6 +84,43 @@ pub struct RunOutput {
     pub truncated: bool,
 }
 
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtySize {
+    /// Columns.
+    pub cols: u16,
+    /// Rows.
+    pub rows: u16,
+}
+
+/// What the client of an attached run sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunInput {
+    /// Bytes for the command's standard input.
+    Stdin(Vec<u8>),
+    /// The end of standard input.
+    CloseStdin,
+    /// The client's terminal changed size.
+    Resize(TtySize),
+}
+
+/// What an attached run sends back, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEvent {
+    /// Bytes the command printed on standard output (everything, with a terminal).
+    Stdout(Vec<u8>),
+    /// Bytes the command printed on standard error.
+    Stderr(Vec<u8>),
+    /// The command ended with this exit code (124: killed at the time limit); always last.
+    Exit(i64),
+}
+
+/// The input of an attached run.
+pub type RunInputs = futures_util::stream::BoxStream<'static, RunInput>;
+
+/// The output of an attached run; dropping it kills and removes the container.
+pub type RunEvents = futures_util::stream::BoxStream<'static, Result<RunEvent, SchedulerError>>;
+
 /// A container of this controller as the engine sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
@@ -213,4 +250,15 @@ pub trait Scheduler: Send + Sync {
     /// started later join, removed ones leave. Pushed by the backend, never polled per line;
     /// ends only when dropped (or when the backend stops answering).
     async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError>;
+    /// Runs a one-off container attached: created and started before this returns (with a
+    /// terminal of `tty`'s size when given), `input` feeds its standard input and terminal
+    /// size, and the answer streams what it prints as it prints it, ending with its exit code
+    /// (the spec's time limit kept). The container is removed when it ended, and also when the
+    /// answer is dropped before (the command is killed).
+    async fn run_attached(
+        &self,
+        spec: &RunSpec,
+        tty: Option<TtySize>,
+        input: RunInputs,
+    ) -> Result<RunEvents, SchedulerError>;
 }

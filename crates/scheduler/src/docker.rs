@@ -2,15 +2,15 @@
 
 use async_trait::async_trait;
 use deis_domain::{
-    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler,
-    SchedulerError, TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunEvents, RunInputs, RunOutput,
+    RunSpec, Scheduler, SchedulerError, TagKind, TtySize,
 };
 use tokio::sync::Mutex;
 
 use crate::engine::{Engine, classify};
 use crate::names::Names;
 use crate::network::Known;
-use crate::{DockerSettings, build, follow, images, logs, observe, remove, run, start};
+use crate::{DockerSettings, attach, build, follow, images, logs, observe, remove, run, start};
 
 /// The [`Scheduler`] on one Docker Engine.
 ///
@@ -138,6 +138,16 @@ impl Scheduler for DockerScheduler {
     #[tracing::instrument(skip(self))]
     async fn logs(&self, app: &str, lines: usize) -> Result<Vec<LogLine>, SchedulerError> {
         logs::logs(self, app, lines).await
+    }
+
+    #[tracing::instrument(skip_all, fields(container = %spec.name))]
+    async fn run_attached(
+        &self,
+        spec: &RunSpec,
+        tty: Option<TtySize>,
+        input: RunInputs,
+    ) -> Result<RunEvents, SchedulerError> {
+        attach::run_attached(self, spec, tty, input).await
     }
 
     #[tracing::instrument(skip(self))]

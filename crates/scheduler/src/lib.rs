@@ -13,6 +13,7 @@
 //! `SchedulerError::Unavailable` within seconds instead of a hung request. Calls on many
 //! containers (`start`, `remove`, `logs`) issue their engine requests concurrently.
 
+mod attach;
 mod build;
 mod config;
 mod docker;

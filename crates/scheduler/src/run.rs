@@ -17,7 +17,7 @@ use crate::remove::force_remove;
 use crate::{DockerScheduler, config, logs, network};
 
 /// Exit code reported for a command killed at its time limit (as coreutils' `timeout`).
-const TIMED_OUT: i64 = 124;
+pub(crate) const TIMED_OUT: i64 = 124;
 
 /// Creates, starts and waits for the container, then removes it whatever happened. If
 /// the caller stops waiting (the request is cancelled), the container is still removed.
@@ -35,7 +35,7 @@ pub(crate) async fn run_on(
     spec: &RunSpec,
 ) -> Result<RunOutput, SchedulerError> {
     let docker = s.engine.docker().await?;
-    create(s, docker, network, spec).await?;
+    create(s, docker, network, spec, None).await?;
     let mut abandoned = RemoveOnDrop {
         docker: docker.clone(),
         name: spec.name.clone(),
@@ -49,17 +49,27 @@ pub(crate) async fn run_on(
     result
 }
 
-/// Creates the run container, replacing a leftover of ours with the same name.
-async fn create(
+/// Creates the run container, replacing a leftover of ours with the same name. `attached`
+/// (with whether it has a terminal) opens its standard input for an attach.
+pub(crate) async fn create(
     s: &DockerScheduler,
     docker: &Docker,
     network: &PlatformNetwork,
     spec: &RunSpec,
+    attached: Option<bool>,
 ) -> Result<(), SchedulerError> {
     let options = CreateContainerOptionsBuilder::new()
         .name(&spec.name)
         .build();
-    let body = config::one_off(&s.settings, network, spec)?;
+    let mut body = config::one_off(&s.settings, network, spec)?;
+    if let Some(tty) = attached {
+        body.tty = Some(tty);
+        body.open_stdin = Some(true);
+        body.stdin_once = Some(true);
+        body.attach_stdin = Some(true);
+        body.attach_stdout = Some(true);
+        body.attach_stderr = Some(true);
+    }
     let attempt = || {
         s.engine
             .bounded(docker.create_container(Some(options.clone()), body.clone()))
@@ -127,7 +137,7 @@ async fn to_exit(
 
 /// Waits for the container to stop and returns its exit code. bollard reports a
 /// non-zero exit as an error carrying the code.
-async fn exit_code(docker: &Docker, name: &str) -> Result<i64, SchedulerError> {
+pub(crate) async fn exit_code(docker: &Docker, name: &str) -> Result<i64, SchedulerError> {
     let mut waits = docker.wait_container(name, None::<WaitContainerOptions>);
     match waits.next().await {
         Some(Ok(response)) => Ok(response.status_code),
@@ -162,10 +172,10 @@ async fn killed(
 
 /// Removes the container in the background if `run` is dropped while it is armed, that
 /// is before reaching its own cleanup.
-struct RemoveOnDrop {
-    docker: Docker,
-    name: String,
-    armed: bool,
+pub(crate) struct RemoveOnDrop {
+    pub(crate) docker: Docker,
+    pub(crate) name: String,
+    pub(crate) armed: bool,
 }
 
 impl Drop for RemoveOnDrop {

@@ -11,8 +11,9 @@ use async_trait::async_trait;
 use deis_api::{ApiSettings, ApiState, Metrics, Registration, ServerLimits};
 use deis_domain::{
     AppRoutes, ContainerSpec, ContainerState, Endpoint, ImageInfo, LogLine, LogStream, Observed,
-    Platform, PlatformSettings, Routing, RunOutput, RunSpec, Scheduler, SchedulerError, SealingKey,
-    Store, TagKind, TlsCertificate, Unhealthy,
+    Platform, PlatformSettings, Routing, RunEvent, RunEvents, RunInput, RunInputs, RunOutput,
+    RunSpec, Scheduler, SchedulerError, SealingKey, Store, TagKind, TlsCertificate, TtySize,
+    Unhealthy,
 };
 use futures_util::StreamExt;
 
@@ -131,6 +132,26 @@ pub struct FakeScheduler {
     printed: Printer,
     /// How many `follow_logs` streams are open.
     pub followers: Arc<AtomicUsize>,
+    /// Attached runs whose container exists now, by name: until their output ended and was
+    /// dropped, or was dropped early (the container removed).
+    pub attached: Arc<Mutex<BTreeSet<String>>>,
+    /// Terminal sizes attached runs were given (at start and by resizes), by run name.
+    pub resizes: Arc<Mutex<Vec<(String, TtySize)>>>,
+}
+
+/// Removes an attached run from [`FakeScheduler::attached`] when its output is dropped.
+struct AttachedRun {
+    name: String,
+    attached: Arc<Mutex<BTreeSet<String>>>,
+}
+
+impl Drop for AttachedRun {
+    fn drop(&mut self) {
+        self.attached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.name);
+    }
 }
 
 /// The fake engine's broadcast of printed lines, by app.
@@ -395,6 +416,62 @@ impl Scheduler for FakeScheduler {
                 text: format!("{} started", s.name),
             })
             .collect())
+    }
+
+    /// Prints `ran {command}`, then echoes standard input to standard output (as `cat`) until
+    /// it is closed, then exits 0; terminal sizes are recorded in `resizes`.
+    async fn run_attached(
+        &self,
+        spec: &RunSpec,
+        tty: Option<TtySize>,
+        input: RunInputs,
+    ) -> Result<RunEvents, SchedulerError> {
+        self.reachable()?;
+        self.engine().runs.push(spec.clone());
+        if let Some(size) = tty {
+            self.resizes
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((spec.name.clone(), size));
+        }
+        self.attached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(spec.name.clone());
+        let guard = AttachedRun {
+            name: spec.name.clone(),
+            attached: self.attached.clone(),
+        };
+        let resizes = self.resizes.clone();
+        let name = spec.name.clone();
+        let first = futures_util::stream::iter([Ok(RunEvent::Stdout(
+            format!("ran {}\n", spec.command).into_bytes(),
+        ))]);
+        let echoed = input
+            .take_while(|given| futures_util::future::ready(*given != RunInput::CloseStdin))
+            .filter_map(move |given| {
+                let out = match given {
+                    RunInput::Stdin(bytes) => Some(Ok(RunEvent::Stdout(bytes))),
+                    RunInput::Resize(size) => {
+                        resizes
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push((name.clone(), size));
+                        None
+                    }
+                    RunInput::CloseStdin => None,
+                };
+                futures_util::future::ready(out)
+            });
+        let exit = futures_util::stream::iter([Ok(RunEvent::Exit(0))]);
+        Ok(first
+            .chain(echoed)
+            .chain(exit)
+            .map(move |event| {
+                let _held = &guard;
+                event
+            })
+            .boxed())
     }
 
     async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError> {

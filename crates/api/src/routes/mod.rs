@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod apps;
+pub mod attach;
 pub mod certs;
 pub mod hooks;
 pub mod keys;

@@ -3,9 +3,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use deis_domain::TtySize;
 use deis_testkit::platform_settings;
+use futures_util::{SinkExt, StreamExt};
 use reqwest::Method;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::helpers::*;
 
@@ -182,4 +185,187 @@ async fn followed_logs_filter_by_type_and_number_and_check_their_parameters() {
             .expect("a JSON string")
             .contains("deis[api]: owner deployed abc1234")
     );
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens the attachable run of `app` as `token`.
+async fn attach(
+    w: &World,
+    app: &str,
+    token: &str,
+) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = w
+        .app
+        .url(&format!("/v1/apps/{app}/run/attach"))
+        .replacen("http://", "ws://", 1);
+    let mut request = url.into_client_request().expect("a request");
+    request.headers_mut().insert(
+        "Authorization",
+        format!("token {token}").parse().expect("a header"),
+    );
+    tokio_tungstenite::connect_async(request)
+        .await
+        .map(|(socket, _)| socket)
+}
+
+/// The next message that is not a ping, within 10 s.
+async fn next(socket: &mut Socket) -> WsMessage {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a message within 10 s")
+            .expect("the socket is open")
+            .expect("a message");
+        if !matches!(message, WsMessage::Ping(_) | WsMessage::Pong(_)) {
+            return message;
+        }
+    }
+}
+
+fn stdout(text: &str) -> WsMessage {
+    let mut frame = vec![1u8];
+    frame.extend_from_slice(text.as_bytes());
+    WsMessage::Binary(frame.into())
+}
+
+#[tokio::test]
+async fn an_attached_run_streams_input_output_resizes_and_the_exit_code() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    let mut socket = attach(&w, "demo", &w.collab).await.expect("upgrade");
+    let first = json!({"command": "cat", "tty": true, "cols": 100, "rows": 30});
+    socket
+        .send(WsMessage::Text(first.to_string().into()))
+        .await
+        .expect("send");
+    assert_eq!(next(&mut socket).await, stdout("ran cat\n"));
+    socket
+        .send(WsMessage::Binary(b"hello\n".to_vec().into()))
+        .await
+        .expect("send");
+    assert_eq!(next(&mut socket).await, stdout("hello\n"));
+    let resize = json!({"resize": {"cols": 120, "rows": 40}});
+    socket
+        .send(WsMessage::Text(resize.to_string().into()))
+        .await
+        .expect("send");
+    socket
+        .send(WsMessage::Text(json!({"eof": true}).to_string().into()))
+        .await
+        .expect("send");
+    let WsMessage::Text(end) = next(&mut socket).await else {
+        panic!("the exit code is a text message");
+    };
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&end).expect("JSON"),
+        json!({"exit_code": 0})
+    );
+    assert!(matches!(next(&mut socket).await, WsMessage::Close(_)));
+    let size = |cols, rows| ("demo_v2.run.1".to_owned(), TtySize { cols, rows });
+    assert_eq!(
+        *w.app.scheduler.resizes.lock().expect("resizes"),
+        vec![size(100, 30), size(120, 40)]
+    );
+    assert!(
+        w.app
+            .scheduler
+            .attached
+            .lock()
+            .expect("attached")
+            .is_empty()
+    );
+    let run = w.app.scheduler.engine().runs[0].clone();
+    assert_eq!(
+        (run.name.as_str(), run.command.as_str()),
+        ("demo_v2.run.1", "cat")
+    );
+    drop(socket);
+
+    // Authorized as the run: a stranger's handshake is 404, and nothing ran.
+    match attach(&w, "demo", &w.other).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 404),
+        other => panic!("a stranger attached: {other:?}"),
+    }
+    // A first message without command is refused like the run's body.
+    let mut socket = attach(&w, "demo", &w.owner).await.expect("upgrade");
+    socket
+        .send(WsMessage::Text(json!({"tty": false}).to_string().into()))
+        .await
+        .expect("send");
+    let WsMessage::Text(refused) = next(&mut socket).await else {
+        panic!("the refusal is a text message");
+    };
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&refused).expect("JSON"),
+        json!({"status": 400, "detail": "command: This field is required."})
+    );
+    assert_eq!(w.app.scheduler.engine().runs.len(), 1);
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_an_attached_run_stops_it() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    let mut socket = attach(&w, "demo", &w.owner).await.expect("upgrade");
+    let first = json!({"command": "sh"});
+    socket
+        .send(WsMessage::Text(first.to_string().into()))
+        .await
+        .expect("send");
+    assert_eq!(next(&mut socket).await, stdout("ran sh\n"));
+    assert_eq!(w.app.scheduler.attached.lock().expect("attached").len(), 1);
+    drop(socket);
+    for _ in 0..100 {
+        if w.app
+            .scheduler
+            .attached
+            .lock()
+            .expect("attached")
+            .is_empty()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        w.app
+            .scheduler
+            .attached
+            .lock()
+            .expect("attached")
+            .is_empty(),
+        "the run was stopped"
+    );
+}
+
+#[tokio::test]
+async fn attached_runs_count_against_the_concurrent_runs_of_an_app() {
+    let w = world_with(deis_domain::PlatformSettings {
+        quotas: deis_domain::Quotas {
+            runs_per_app: 1,
+            ..deis_domain::Quotas::default()
+        },
+        ..platform_settings()
+    })
+    .await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    let mut socket = attach(&w, "demo", &w.owner).await.expect("upgrade");
+    socket
+        .send(WsMessage::Text(json!({"command": "sh"}).to_string().into()))
+        .await
+        .expect("send");
+    assert_eq!(next(&mut socket).await, stdout("ran sh\n"));
+    let mut second = attach(&w, "demo", &w.owner).await.expect("upgrade");
+    second
+        .send(WsMessage::Text(json!({"command": "sh"}).to_string().into()))
+        .await
+        .expect("send");
+    let WsMessage::Text(refused) = next(&mut second).await else {
+        panic!("the refusal is a text message");
+    };
+    let refused: serde_json::Value = serde_json::from_str(&refused).expect("JSON");
+    assert_eq!(refused["status"], 429, "{refused}");
 }

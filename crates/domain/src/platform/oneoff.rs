@@ -4,78 +4,12 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use super::*;
-use crate::scheduler::LogLine;
+use crate::scheduler::{LogLine, RunEvent, RunInputs, TtySize};
 
 impl Platform {
     /// Runs a one-off command in a container of the current release.
     pub async fn run(&self, user: &User, id: &str, body: &JsonMap) -> Result<RunOutput, Error> {
-        let app = self.visible_app(user, id).await?;
-        let command = match body.get("command") {
-            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-            Some(Value::String(_)) | None | Some(Value::Null) => {
-                return Err(Error::field("command", REQUIRED));
-            }
-            Some(_) => return Err(Error::field("command", "Not a valid string.")),
-        };
-        let (record, spec) = {
-            let _lock = self.store.lock_app(&app.id).await?;
-            let app = self.store.app(&app.id).await?;
-            let latest = self.store.latest_release(&app.id).await?;
-            let Some(build_id) = latest.build else {
-                return Err(Error::Rejected(
-                    "No build associated with this release to run this command".into(),
-                ));
-            };
-            let build = self.store.build(&app.id, build_id).await?;
-            let config = self.store.config(latest.config).await?;
-            let containers = self.store.containers(&app.id).await?;
-            self.check_run(&app.id, &containers).await?;
-            let num = containers
-                .iter()
-                .filter(|c| c.proc_type == "run")
-                .map(|c| c.num)
-                .max()
-                .unwrap_or(0)
-                + 1;
-            let now = timefmt::now();
-            let record = Container {
-                uuid: Uuid::new_v4(),
-                app: app.id.clone(),
-                owner: app.owner.clone(),
-                release: latest.version,
-                proc_type: "run".into(),
-                num,
-                state: ContainerState::Up,
-                created: now,
-                updated: now,
-            };
-            let base = self.spec(&record, &build, &config);
-            let (memory, cpu_shares) = run_limits(&config);
-            let event = format!("{}: {} runs '{command}'", app.id, user.username);
-            self.store
-                .commit_scale(
-                    &app.id,
-                    &app.structure,
-                    std::slice::from_ref(&record),
-                    &[],
-                    Some(event),
-                )
-                .await?;
-            let spec = RunSpec {
-                name: container_name(&app.id, latest.version, "run", num),
-                app: app.id.clone(),
-                version: latest.version,
-                num,
-                image: base.image,
-                command,
-                env: base.env,
-                memory,
-                cpu_shares,
-                timeout: self.settings.run_timeout,
-                output_limit: self.settings.run_output_limit,
-            };
-            (record, spec)
-        };
+        let (record, spec) = self.prepare_run(user, id, body).await?;
         let result = self.scheduler.run(&spec).await;
         let state = if result.is_ok() {
             ContainerState::Destroyed
@@ -94,6 +28,127 @@ impl Platform {
             ));
         }
         Ok(out)
+    }
+
+    /// Runs a one-off command attached (authorized, limited and recorded exactly as
+    /// [`Platform::run`]): `input` feeds its standard input and terminal size, the answer
+    /// streams its output and ends with its exit code. Dropping the answer kills the command
+    /// and removes its container.
+    pub async fn run_attached(
+        &self,
+        user: &User,
+        id: &str,
+        body: &JsonMap,
+        tty: Option<TtySize>,
+        input: RunInputs,
+    ) -> Result<BoxStream<'static, Result<RunEvent, Error>>, Error> {
+        let (record, spec) = self.prepare_run(user, id, body).await?;
+        let events = match self.scheduler.run_attached(&spec, tty, input).await {
+            Ok(events) => events,
+            Err(e) => {
+                self.store
+                    .set_states(&[(record.uuid, ContainerState::Error)])
+                    .await?;
+                return Err(unavailable("could not run the command", &e));
+            }
+        };
+        let store = self.store.clone();
+        Ok(events
+            .then(move |event| {
+                let store = store.clone();
+                async move {
+                    let (state, event) = match event {
+                        Ok(RunEvent::Exit(code)) => {
+                            (ContainerState::Destroyed, Ok(RunEvent::Exit(code)))
+                        }
+                        Ok(printed) => return Ok(printed),
+                        Err(e) => (
+                            ContainerState::Error,
+                            Err(unavailable("the command failed", &e)),
+                        ),
+                    };
+                    if let Err(e) = store.set_states(&[(record.uuid, state)]).await {
+                        tracing::warn!(error = %e, "could not record the end of a run");
+                    }
+                    event
+                }
+            })
+            .boxed())
+    }
+
+    /// Checks and records a one-off run (visibility, a command, a build to run, the app's
+    /// concurrent runs and the platform's room) and says what to start.
+    async fn prepare_run(
+        &self,
+        user: &User,
+        id: &str,
+        body: &JsonMap,
+    ) -> Result<(Container, RunSpec), Error> {
+        let app = self.visible_app(user, id).await?;
+        let command = match body.get("command") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                return Err(Error::field("command", REQUIRED));
+            }
+            Some(_) => return Err(Error::field("command", "Not a valid string.")),
+        };
+        let _lock = self.store.lock_app(&app.id).await?;
+        let app = self.store.app(&app.id).await?;
+        let latest = self.store.latest_release(&app.id).await?;
+        let Some(build_id) = latest.build else {
+            return Err(Error::Rejected(
+                "No build associated with this release to run this command".into(),
+            ));
+        };
+        let build = self.store.build(&app.id, build_id).await?;
+        let config = self.store.config(latest.config).await?;
+        let containers = self.store.containers(&app.id).await?;
+        self.check_run(&app.id, &containers).await?;
+        let num = containers
+            .iter()
+            .filter(|c| c.proc_type == "run")
+            .map(|c| c.num)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let now = timefmt::now();
+        let record = Container {
+            uuid: Uuid::new_v4(),
+            app: app.id.clone(),
+            owner: app.owner.clone(),
+            release: latest.version,
+            proc_type: "run".into(),
+            num,
+            state: ContainerState::Up,
+            created: now,
+            updated: now,
+        };
+        let base = self.spec(&record, &build, &config);
+        let (memory, cpu_shares) = run_limits(&config);
+        let event = format!("{}: {} runs '{command}'", app.id, user.username);
+        self.store
+            .commit_scale(
+                &app.id,
+                &app.structure,
+                std::slice::from_ref(&record),
+                &[],
+                Some(event),
+            )
+            .await?;
+        let spec = RunSpec {
+            name: container_name(&app.id, latest.version, "run", num),
+            app: app.id.clone(),
+            version: latest.version,
+            num,
+            image: base.image,
+            command,
+            env: base.env,
+            memory,
+            cpu_shares,
+            timeout: self.settings.run_timeout,
+            output_limit: self.settings.run_output_limit,
+        };
+        Ok((record, spec))
     }
 
     /// The app's log: platform events merged with container output, oldest first; the last

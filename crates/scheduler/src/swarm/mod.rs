@@ -18,14 +18,14 @@ mod tasks;
 
 use async_trait::async_trait;
 use deis_domain::{
-    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunOutput, RunSpec, Scheduler,
-    SchedulerError, TagKind,
+    ContainerSpec, ImageInfo, LogLine, LogStream, Observed, RunEvents, RunInputs, RunOutput,
+    RunSpec, Scheduler, SchedulerError, TagKind, TtySize,
 };
 use tokio::sync::Mutex;
 
 use crate::engine::classify;
 use crate::network::PlatformNetwork;
-use crate::{DockerScheduler, DockerSettings, follow, run};
+use crate::{DockerScheduler, DockerSettings, attach, follow, run};
 
 /// The [`Scheduler`] on a Docker Swarm whose manager is the engine of the settings.
 ///
@@ -171,5 +171,18 @@ impl Scheduler for SwarmScheduler {
     #[tracing::instrument(skip(self))]
     async fn follow_logs(&self, app: &str) -> Result<LogStream, SchedulerError> {
         follow::follow(&self.docker, app).await
+    }
+
+    /// A one-off run is a plain container on the manager's engine, on the swarm network.
+    #[tracing::instrument(skip_all, fields(container = %spec.name))]
+    async fn run_attached(
+        &self,
+        spec: &RunSpec,
+        tty: Option<TtySize>,
+        input: RunInputs,
+    ) -> Result<RunEvents, SchedulerError> {
+        let docker = self.docker.engine.docker().await?;
+        let network = network::ensure(self, docker).await?;
+        attach::run_attached_on(&self.docker, &network, spec, tty, input).await
     }
 }
