@@ -265,16 +265,60 @@ impl Client {
                 builder_port,
             });
         }
-        let mut message = error_message(&text);
-        if status.as_u16() == 401 && self.token.is_some() {
+        Err(self.refusal(status.as_u16(), &text))
+    }
+
+    /// The error of an answer with an unexpected `status` and `body`.
+    pub fn refusal(&self, status: u16, body: &str) -> CliError {
+        let mut message = error_message(body);
+        if status == 401 && self.token.is_some() {
             message.push_str("; log in again with `deis login <controller>`");
         }
-        Err(CliError::Api(ApiError {
-            status: status.as_u16(),
-            reason: status.canonical_reason().unwrap_or("").to_owned(),
+        let reason = reqwest::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        CliError::Api(ApiError {
+            status,
+            reason: reason.to_owned(),
             message,
             app: self.app.clone(),
-        }))
+        })
+    }
+
+    /// The session's token, when the client has one.
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// `GET` with `query`, answered 200 and read as it arrives (a followed log).
+    pub fn get_stream(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<reqwest::blocking::Response> {
+        let mut req = self.http.get(self.url(segments)).query(query);
+        if let Some(token) = &self.token {
+            req = req
+                .header(reqwest::header::AUTHORIZATION, format!("token {token}"))
+                .header("X-Deis-Version", self.version);
+        }
+        let resp = req.send().map_err(|e| self.network_error(&e))?;
+        if resp.status().as_u16() == 200 {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let text = resp.text().map_err(|e| self.network_error(&e))?;
+        Err(self.refusal(status, &text))
+    }
+
+    /// The error of a controller that could not be reached or stopped answering.
+    pub fn unreachable(&self, what: &str) -> CliError {
+        CliError::Network(format!(
+            "could not reach the controller at {}: {what}. Make sure the controller URL is \
+             right and the server is running.",
+            self.base.as_str().trim_end_matches('/')
+        ))
     }
 
     fn network_error(&self, e: &reqwest::Error) -> CliError {

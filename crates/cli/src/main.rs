@@ -11,6 +11,7 @@
 //! `progress` and `prompt` talk to the person at the terminal; `git` and `kv` read the
 //! surroundings (git remotes, `KEY=VALUE` arguments, `.env` files).
 
+mod attach;
 mod cli;
 mod client;
 mod commands;

@@ -396,3 +396,240 @@ fn a_follower_sees_events_and_container_lines_as_they_happen() {
     );
     assert_ne!(first, second, "lines arrive as they are printed");
 }
+
+/// Someone at a shell with the `deis` binary, logged in to `ctl` as a new user.
+struct Deis {
+    home: TempDir,
+}
+
+impl Deis {
+    fn login(ctl: &Controller, name: &str) -> Deis {
+        ctl.user(name);
+        let deis = Deis {
+            home: tempfile::tempdir().expect("tempdir"),
+        };
+        let out = deis
+            .command(&[
+                "login",
+                &ctl.url,
+                &format!("--username={name}"),
+                "--password=s3cret",
+            ])
+            .output()
+            .expect("deis runs");
+        assert!(
+            out.status.success(),
+            "login: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        deis
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(deis_bin());
+        cmd.args(args)
+            .current_dir(self.home.path())
+            .env("HOME", self.home.path())
+            .env_remove("DEIS_PROFILE")
+            .env("DEIS_HIDE_PROGRESS", "1")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .stdin(Stdio::null());
+        cmd
+    }
+}
+
+#[test]
+fn deis_run_streams_passes_stdin_and_exit_codes_and_drives_a_terminal() {
+    let ctl = Controller::start(&[]);
+    let deis = Deis::login(&ctl, "bob");
+    let token = ctl.user("carol");
+    let app = unique("attach");
+    ctl.deploy(&token, &app, json!({ "cmd": "sleep 1000" }));
+    let (status, text) = ctl.post(
+        &token,
+        &format!("/v1/apps/{app}/perms"),
+        json!({ "username": "bob" }),
+    );
+    assert_eq!(status, 201, "{text}");
+
+    // The first line shows while the command still runs.
+    let began = Instant::now();
+    let mut child = deis
+        .command(&["run", "-a", &app, "echo first; sleep 3; echo second"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deis run");
+    let lines = lines_of(child.stdout.take().expect("stdout"));
+    expect_line(&lines, "first", Duration::from_secs(10));
+    let first_after = began.elapsed();
+    expect_line(&lines, "second", Duration::from_secs(10));
+    assert!(child.wait().expect("deis ends").success());
+    assert!(
+        began.elapsed() - first_after > Duration::from_secs(2),
+        "first came {first_after:?} after the start, long before the command ended"
+    );
+
+    // Standard input reaches the command; its exit code is deis's.
+    let mut child = deis
+        .command(&["run", "-a", &app, "read x; echo got-$x; exit 7"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("deis run");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello\n")
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("deis ends");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got-hello\n");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // `--` keeps the command's quoting; stderr stays stderr.
+    let out = deis
+        .command(&[
+            "run",
+            "-a",
+            &app,
+            "--",
+            "sh",
+            "-c",
+            "echo a b; echo oops >&2",
+        ])
+        .output()
+        .expect("deis run");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "a b\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    assert!(out.status.success());
+
+    // Under a pseudo-terminal (script(1)), `deis run sh` is a shell on a terminal.
+    let mut shell = Command::new("script")
+        .args([
+            "-qefc",
+            &format!("{} run -a {app} sh", deis_bin()),
+            "/dev/null",
+        ])
+        .current_dir(deis.home.path())
+        .env("HOME", deis.home.path())
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env("DEIS_HIDE_PROGRESS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script runs");
+    let mut typing = shell.stdin.take().expect("stdin");
+    let screen = lines_of(shell.stdout.take().expect("stdout"));
+    thread::sleep(Duration::from_secs(3));
+    typing
+        .write_all(b"tty; echo typed-$((40+2)); exit 5\n")
+        .expect("type");
+    expect_line(&screen, "/dev/pts/", Duration::from_secs(15));
+    expect_line(&screen, "typed-42", Duration::from_secs(5));
+    let status = shell.wait().expect("script ends");
+    drop(typing);
+    assert_eq!(status.code(), Some(5));
+
+    // A client killed mid-run leaves no container behind.
+    let mut child = deis
+        .command(&["run", "-a", &app, "sleep 600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("deis run");
+    let is_run = |name: &String| name.contains(".run.");
+    eventually("the run's container", Duration::from_secs(20), || {
+        ctl.containers(&app).iter().any(is_run)
+    });
+    child.kill().expect("kill deis");
+    let _ = child.wait();
+    eventually(
+        "the killed client's container to go",
+        Duration::from_secs(15),
+        || !ctl.containers(&app).iter().any(is_run),
+    );
+}
+
+#[test]
+fn deis_logs_follow_shows_a_config_change_and_a_ticking_process() {
+    let ctl = Controller::start(&[]);
+    let deis = Deis::login(&ctl, "dave");
+    let app = unique("tail");
+    let out = deis
+        .command(&["apps:create", &app, "--no-remote"])
+        .output()
+        .expect("deis");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = deis
+        .command(&[
+            "builds:create",
+            TEST_IMAGE,
+            "-a",
+            &app,
+            "--procfile",
+            "ticker: i=0; while true; do i=$((i+1)); echo tick-$i; sleep 1; done",
+        ])
+        .output()
+        .expect("deis");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut follower = deis
+        .command(&["logs", "-f", "-a", &app])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("deis logs -f");
+    let lines = lines_of(follower.stdout.take().expect("stdout"));
+    expect_line(&lines, "deis[api]: dave deployed", Duration::from_secs(10));
+    let out = deis
+        .command(&["config:set", "GREETING=hi", "-a", &app])
+        .output()
+        .expect("deis");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    expect_line(
+        &lines,
+        "deis[api]: dave added GREETING",
+        Duration::from_secs(5),
+    );
+    let out = deis
+        .command(&["ps:scale", "ticker=1", "-a", &app])
+        .output()
+        .expect("deis");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    expect_line(
+        &lines,
+        &format!("{app}[ticker.1]: tick-"),
+        Duration::from_secs(10),
+    );
+    expect_line(
+        &lines,
+        &format!("{app}[ticker.1]: tick-"),
+        Duration::from_secs(5),
+    );
+    follower.kill().expect("stop following");
+    let _ = follower.wait();
+}

@@ -1,13 +1,14 @@
 //! `apps:create`, `apps:list`, `apps:info`, `apps:destroy`, `apps:logs`, `apps:run`,
 //! `apps:open`, `apps:transfer`.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::process::{Command, Stdio};
 
 use clap::Args;
 use serde_json::{Map, Value, json};
 
 use super::{AppOpt, Ctx, domains};
+use crate::attach::{self, Attached};
 use crate::client::decode_json;
 use crate::error::{Result, other, usage};
 use crate::git;
@@ -110,6 +111,12 @@ pub struct LogsArgs {
     /// Show only the last N lines.
     #[arg(short = 'n', long = "lines", value_name = "N")]
     pub lines: Option<usize>,
+    /// Keep printing new lines as they happen, until interrupted.
+    #[arg(short = 'f', long = "follow", visible_alias = "tail")]
+    pub follow: bool,
+    /// Only the lines of this process type, or of one process (`web`, `web.2`).
+    #[arg(long = "type", value_name = "TYPE[.NUM]")]
+    pub proc_type: Option<String>,
 }
 
 /// Options of `apps:run`.
@@ -302,12 +309,51 @@ pub fn log_lines(body: &Value) -> Vec<String> {
 /// `deis apps:logs [-n N]`.
 pub fn logs(ctx: &mut Ctx, a: LogsArgs) -> Result<()> {
     let (app, client) = ctx.app_client(&a.app)?;
+    let wanted = a.proc_type.as_deref().map(|t| match t.split_once('.') {
+        Some((proc_type, num)) => (proc_type.to_owned(), Some(num.to_owned())),
+        None => (t.to_owned(), None),
+    });
+    if a.follow {
+        let mut query = vec![("follow", "true".to_owned())];
+        if let Some(n) = a.lines {
+            query.push(("lines", n.to_string()));
+        }
+        if let Some((proc_type, num)) = &wanted {
+            query.push(("type", proc_type.clone()));
+            if let Some(num) = num {
+                query.push(("num", num.clone()));
+            }
+        }
+        let stream = client.get_stream(&["apps", &app, "logs"], &query)?;
+        let mut stdout = std::io::stdout();
+        for line in std::io::BufReader::new(stream).lines() {
+            let line =
+                line.map_err(|e| client.unreachable(&format!("the log stream broke: {e}")))?;
+            if ctx.json {
+                ctx.emit(&json!(line));
+            } else if writeln!(stdout, "{line}")
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                // The reader went away (a closed pipe): stop quietly.
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
     let reply = client.get_reply(&["apps", &app, "logs"], &[200, 204])?;
     let mut lines = if reply.status == 204 || reply.body.is_empty() {
         Vec::new()
     } else {
         log_lines(&reply.json()?)
     };
+    if let Some((proc_type, num)) = &wanted {
+        let source = match num {
+            Some(num) => format!("{app}[{proc_type}.{num}]: "),
+            None => format!("{app}[{proc_type}."),
+        };
+        lines.retain(|line| line.contains(&source));
+    }
     if let Some(n) = a.lines {
         lines.drain(..lines.len().saturating_sub(n));
     }
@@ -327,12 +373,40 @@ pub fn exit_code(rc: i64) -> i32 {
     }
 }
 
+/// The command line of `words` for `sh -c`: one word is the command as typed (`deis run
+/// 'echo a; echo b'`); of several, a word with blanks or quotes in it is quoted, so that
+/// `deis run -- sh -c 'echo a'` keeps `echo a` one argument.
+pub fn shell_words(words: &[String]) -> String {
+    if let [one] = words {
+        return one.clone();
+    }
+    words
+        .iter()
+        .map(|word| {
+            if word.is_empty()
+                || word
+                    .chars()
+                    .any(|c| c.is_whitespace() || c == '\'' || c == '"')
+            {
+                format!("'{}'", word.replace('\'', "'\\''"))
+            } else {
+                word.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `deis apps:run <command>...`: prints the output and returns the remote exit code.
 pub fn run(ctx: &mut Ctx, a: RunArgs) -> Result<i32> {
     let (app_opt, words) = trailing_app(a.app, a.command);
     let (app, client) = ctx.app_client(&app_opt)?;
-    let command = words.join(" ");
+    let command = shell_words(&words);
     if !ctx.json {
+        match attach::run(&client, &app, &command)? {
+            Attached::Exited(rc) => return Ok(exit_code(rc)),
+            Attached::Unsupported => {}
+        }
         eprintln!("Running `{command}`...");
     }
     let reply = client.post(&["apps", &app, "run"], &json!({"command": command}), &[200])?;
@@ -433,5 +507,22 @@ mod tests {
         assert_eq!(exit_code(255), 255);
         assert_eq!(exit_code(-1), 1);
         assert_eq!(exit_code(256), 1);
+    }
+
+    #[test]
+    fn run_words_keep_their_quoting() {
+        assert_eq!(
+            shell_words(&words(&["echo first; sleep 1"])),
+            "echo first; sleep 1"
+        );
+        assert_eq!(shell_words(&words(&["ls", "-la", "/"])), "ls -la /");
+        assert_eq!(
+            shell_words(&words(&["sh", "-c", "echo a"])),
+            "sh -c 'echo a'"
+        );
+        assert_eq!(
+            shell_words(&words(&["echo", "it's", ""])),
+            "echo 'it'\\''s' ''"
+        );
     }
 }
