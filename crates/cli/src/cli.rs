@@ -22,6 +22,7 @@ Auth commands:
   auth:passwd       change the password of the current user (or, admins, --username's)
   auth:cancel       remove the current user account (or, admins, --username's)
   auth:regenerate   regenerate your token (or, admins, --username's or --all)
+  completion        print a shell completion script (bash, zsh, fish)
 
 Subcommands, use `deis help [subcommand]` to learn more:
   apps              manage applications used to provide services
@@ -81,6 +82,7 @@ Valid commands for config:
   config:list        list environment variables for an app
   config:set         set environment variables for an app
   config:unset       unset environment variables for an app
+  config:get         print the value of one environment variable
   config:pull        extract environment variables to .env
   config:push        set environment variables from .env
 
@@ -216,6 +218,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options of `completion`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 /// Every command.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -231,6 +241,9 @@ pub enum Command {
     /// Display the logged-in user and controller.
     #[command(name = "auth:whoami", visible_alias = "whoami")]
     Whoami,
+    /// Print a shell completion script: `source <(deis completion bash)`.
+    #[command(name = "completion")]
+    Completion(CompletionArgs),
     /// Change the password of the logged-in user.
     #[command(name = "auth:passwd", visible_alias = "passwd")]
     Passwd(auth::PasswdArgs),
@@ -284,6 +297,9 @@ pub enum Command {
     /// Unset environment variables of an application (creates a release).
     #[command(name = "config:unset")]
     ConfigUnset(config::UnsetArgs),
+    /// Print the value of one environment variable.
+    #[command(name = "config:get")]
+    ConfigGet(config::GetArgs),
     /// Write an application's environment variables into .env.
     #[command(name = "config:pull")]
     ConfigPull(config::PullArgs),

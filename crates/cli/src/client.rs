@@ -32,6 +32,8 @@ pub struct Client {
     base: Url,
     token: Option<String>,
     app: Option<String>,
+    /// The app's name was guessed from the directory, not given or read from a remote.
+    guessed: bool,
     version: &'static str,
 }
 
@@ -118,6 +120,7 @@ impl Client {
             base,
             token,
             app: None,
+            guessed: false,
             version: API_VERSION,
         })
     }
@@ -131,6 +134,12 @@ impl Client {
     /// Names the app the following calls are about, so that errors mention it.
     pub fn for_app(mut self, app: &str) -> Client {
         self.app = Some(app.to_owned());
+        self
+    }
+
+    /// Marks the app as guessed from the directory's name, so that a 404 says so.
+    pub fn guessed(mut self) -> Client {
+        self.guessed = true;
         self
     }
 
@@ -271,6 +280,20 @@ impl Client {
     /// The error of an answer with an unexpected `status` and `body`.
     pub fn refusal(&self, status: u16, body: &str) -> CliError {
         let mut message = error_message(body);
+        if status == 404
+            && self.guessed
+            && message == "Not found"
+            && let Some(app) = &self.app
+        {
+            return CliError::Api(ApiError {
+                status,
+                reason: "Not Found".to_owned(),
+                message: format!(
+                    "no app `{app}` (guessed from the directory's name) — pass -a APP"
+                ),
+                app: None,
+            });
+        }
         if status == 401 && self.token.is_some() {
             message.push_str("; log in again with `deis login <controller>`");
         }

@@ -75,7 +75,7 @@ pub fn parse_env(text: &str) -> (Vec<(String, String)>, Vec<String>) {
 
 fn unquote(value: &str) -> String {
     if value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'') {
-        return value[1..value.len() - 1].to_owned();
+        return value[1..value.len() - 1].replace("'\\''", "'");
     }
     if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
         let inner = &value[1..value.len() - 1];
@@ -97,8 +97,9 @@ fn unquote(value: &str) -> String {
     value.to_owned()
 }
 
-/// Writes entries as `.env` lines, sorted by key; values that would not read back as they
-/// are (newlines, quotes, surrounding spaces, `#` at the start) are double-quoted.
+/// Writes entries as `.env` lines, sorted by key, that a POSIX shell can also `source`:
+/// values of plain characters as they are, others in single quotes (`'` written `'\''`), and
+/// values with newlines double-quoted with `\n` (the one escape a shell reads differently).
 pub fn format_env(entries: &Map<String, Value>) -> String {
     let mut keys: Vec<&String> = entries.keys().collect();
     keys.sort();
@@ -109,17 +110,21 @@ pub fn format_env(entries: &Map<String, Value>) -> String {
             Value::Null => String::new(),
             other => other.to_string(),
         };
-        let needs_quotes = value.contains(['\n', '"', '\'', '\\'])
-            || value.trim() != value
-            || value.starts_with('#');
-        if needs_quotes {
+        let plain = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:,+=@%^".contains(c));
+        if value.contains('\n') {
             let escaped = value
                 .replace('\\', "\\\\")
                 .replace('"', "\\\"")
+                .replace('$', "\\$")
+                .replace('`', "\\`")
                 .replace('\n', "\\n");
             out.push_str(&format!("{key}=\"{escaped}\"\n"));
-        } else {
+        } else if plain {
             out.push_str(&format!("{key}={value}\n"));
+        } else {
+            out.push_str(&format!("{key}='{}'\n", value.replace('\'', "'\\''")));
         }
     }
     out
@@ -197,11 +202,36 @@ mod tests {
         let text = format_env(values.as_object().unwrap());
         assert_eq!(
             text,
-            "E=\nMSG=\"say \\\"hi\\\"\\nbye\"\nPLAIN=a=b c\nPORT=5000\n"
+            "E=\nMSG=\"say \\\"hi\\\"\\nbye\"\nPLAIN='a=b c'\nPORT=5000\n"
         );
         let (entries, bad) = parse_env(&text);
         assert!(bad.is_empty());
         let back: Map<String, Value> = entries.into_iter().map(|(k, v)| (k, coerce(&v))).collect();
         assert_eq!(Value::Object(back), values);
+    }
+
+    #[test]
+    fn env_files_are_shell_sources() {
+        let values = json!({"Q": "it's $HOME; `x` & y", "S": "a b", "N": "two\nlines $X"});
+        let text = format_env(values.as_object().unwrap());
+        let (entries, bad) = parse_env(&text);
+        assert!(bad.is_empty());
+        let back: Map<String, Value> = entries.into_iter().map(|(k, v)| (k, coerce(&v))).collect();
+        assert_eq!(Value::Object(back), values);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join(".env");
+        std::fs::write(&file, &text).expect("write");
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                ". '{}'; printf '%s|%s' \"$Q\" \"$S\"",
+                file.display()
+            ))
+            .output()
+            .expect("sh runs");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "it's $HOME; `x` & y|a b"
+        );
     }
 }

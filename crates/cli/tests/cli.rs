@@ -346,9 +346,10 @@ fn a_new_user_goes_from_register_to_cancel() {
     let session = user.settings("client.json");
     assert_eq!(session["username"], "alice");
     assert!(session["token"].as_str().is_some_and(|t| !t.is_empty()));
+    assert_eq!(user.ok(&["auth:whoami"]), "alice\n");
     assert_eq!(
-        user.ok(&["auth:whoami"]).trim(),
-        format!("You are alice at {}", controller.url)
+        user.json(&["whoami"]),
+        serde_json::json!({"username": "alice", "controller": controller.url})
     );
 
     // create an app inside a git repository: the remote names it from then on.
@@ -659,7 +660,7 @@ fn profiles_keep_separate_sessions() {
             .output()
             .expect("deis runs"),
     );
-    assert!(run.stdout.contains("You are erin"), "{}", run.stdout);
+    assert_eq!(run.stdout, "erin\n");
 }
 
 /// Lists longer than a page (100) are read to the end; outside a git repository the

@@ -633,3 +633,110 @@ fn deis_logs_follow_shows_a_config_change_and_a_ticking_process() {
     follower.kill().expect("stop following");
     let _ = follower.wait();
 }
+
+#[test]
+fn everyday_commands_whoami_config_get_pull_push_and_a_guessed_app() {
+    let ctl = Controller::start(&[]);
+    let deis = Deis::login(&ctl, "erin");
+    let ok = |args: &[&str]| {
+        let out = deis.command(args).output().expect("deis runs");
+        assert!(
+            out.status.success(),
+            "deis {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(ok(&["whoami"]), "erin\n");
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef deis"),
+        ("fish", "complete -c deis"),
+    ] {
+        let script = ok(&["completion", shell]);
+        assert!(
+            script.contains(marker) && script.contains("config:get"),
+            "{shell}:\n{script}"
+        );
+    }
+    let me: Value = serde_json::from_str(&ok(&["whoami", "--json"])).expect("JSON");
+    assert_eq!(me, json!({ "username": "erin", "controller": ctl.url }));
+
+    let app = unique("daily");
+    ok(&["apps:create", &app, "--no-remote"]);
+    ok(&[
+        "config:set",
+        "-a",
+        &app,
+        "GREETING=hello world",
+        "QUOTE=it's $HOME; `x`",
+        "PORT=5000",
+    ]);
+    assert_eq!(ok(&["config:get", "GREETING", "-a", &app]), "hello world\n");
+    let missing = deis
+        .command(&["config:get", "NOPE", "-a", &app])
+        .output()
+        .expect("deis runs");
+    assert_eq!(missing.status.code(), Some(1));
+
+    // config:pull writes a file a shell can source; pushing it back unchanged is no release.
+    let env = deis.home.path().join("pulled.env");
+    ok(&[
+        "config:pull",
+        "-a",
+        &app,
+        "--path",
+        env.to_str().expect("path"),
+    ]);
+    let sourced = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". '{}'; printf '%s|%s|%s' \"$GREETING\" \"$QUOTE\" \"$PORT\"",
+            env.display()
+        ))
+        .output()
+        .expect("sh runs");
+    assert_eq!(
+        String::from_utf8_lossy(&sourced.stdout),
+        "hello world|it's $HOME; `x`|5000"
+    );
+    let releases = |deis: &Deis| -> usize {
+        let out = deis
+            .command(&["--json", "releases", "-a", &app])
+            .output()
+            .expect("deis runs");
+        serde_json::from_slice::<Value>(&out.stdout)
+            .expect("JSON")
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let before = releases(&deis);
+    let pushed = ok(&[
+        "config:push",
+        "-a",
+        &app,
+        "--path",
+        env.to_str().expect("path"),
+    ]);
+    assert!(pushed.contains("nothing to push"), "{pushed}");
+    assert_eq!(
+        releases(&deis),
+        before,
+        "an unchanged push makes no release"
+    );
+
+    // An app name guessed from the directory that names no app says so.
+    let dir = deis.home.path().join("no-such-app-here");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let out = deis
+        .command(&["info"])
+        .current_dir(&dir)
+        .output()
+        .expect("deis runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no app `no-such-app-here`") && stderr.contains("pass -a APP"),
+        "{stderr}"
+    );
+}

@@ -186,10 +186,9 @@ async fn serve(
     loop {
         tokio::select! {
             permit = input.reserve(), if pending.is_some() => {
-                match (permit, pending.take()) {
-                    (Ok(permit), Some(given)) => permit.send(given),
-                    // The command no longer reads its input: what the client sends is dropped.
-                    _ => {}
+                // When the command no longer reads its input, what the client sends is dropped.
+                if let (Ok(permit), Some(given)) = (permit, pending.take()) {
+                    permit.send(given);
                 }
             }
             message = messages.next(), if pending.is_none() => match message {

@@ -176,11 +176,11 @@ pub fn logout(ctx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// `deis auth:whoami`: the stored user and controller.
+/// `deis auth:whoami`: the stored user's name (with `--json`, also the controller).
 pub fn whoami(ctx: &mut Ctx) -> Result<()> {
     let (controller, _) = ctx.settings.credentials()?;
     let username = ctx.settings.session.username.as_deref().unwrap_or_default();
-    ctx.say(&format!("You are {username} at {controller}"));
+    ctx.say(username);
     ctx.emit(&json!({"username": username, "controller": controller}));
     Ok(())
 }

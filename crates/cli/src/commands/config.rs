@@ -48,6 +48,17 @@ pub struct UnsetArgs {
     pub keys: Vec<String>,
 }
 
+/// Options of `config:get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Which app.
+    #[command(flatten)]
+    pub app: AppOpt,
+    /// The variable to print.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+}
+
 /// Options of `config:pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -146,6 +157,19 @@ pub fn unset(ctx: &mut Ctx, a: UnsetArgs) -> Result<()> {
     set_values(ctx, &client, &app, kv::nulls(&a.keys))
 }
 
+/// `deis config:get KEY`: prints the value alone (exit 1 when the app has no such variable).
+pub fn get(ctx: &mut Ctx, a: GetArgs) -> Result<()> {
+    let (app, client) = ctx.app_client(&a.app)?;
+    let config = client.get(&["apps", &app, "config"])?;
+    let values = output::object_field(&config, "values");
+    let Some(value) = values.get(&a.key) else {
+        return Err(other(format!("{app} has no config variable {}", a.key)));
+    };
+    ctx.say(&value_text(value));
+    ctx.emit(value);
+    Ok(())
+}
+
 /// Reads an env file into config values.
 fn read_env_file(path: &PathBuf) -> Result<Map<String, Value>> {
     let text = fs::read_to_string(path)
@@ -219,6 +243,21 @@ pub fn push(ctx: &mut Ctx, a: PushArgs) -> Result<()> {
         )));
     }
     let (app, client) = ctx.app_client(&a.app)?;
+    let config = client.get(&["apps", &app, "config"])?;
+    let remote = output::object_field(&config, "values");
+    let unchanged = values.iter().all(|(k, v)| {
+        remote
+            .get(k)
+            .is_some_and(|r| value_text(r) == value_text(v))
+    });
+    if unchanged {
+        ctx.say(&format!(
+            "{} matches the config of {app}: nothing to push, no new release",
+            a.path.display()
+        ));
+        ctx.emit(&Value::Object(remote));
+        return Ok(());
+    }
     set_values(ctx, &client, &app, values)
 }
 

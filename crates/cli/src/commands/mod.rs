@@ -52,7 +52,10 @@ impl Ctx {
     pub fn app_client(&self, opt: &AppOpt) -> Result<(String, Client)> {
         let client = self.client()?;
         let app = git::resolve_app(opt.app.as_deref())?;
-        let client = client.for_app(&app);
+        let mut client = client.for_app(&app);
+        if opt.app.is_none() && git::app_from_remote().is_none() {
+            client = client.guessed();
+        }
         Ok((app, client))
     }
 
@@ -95,6 +98,11 @@ pub fn run(ctx: &mut Ctx, command: Command) -> Result<i32> {
         C::Login(a) => auth::login(ctx, a),
         C::Logout => auth::logout(ctx),
         C::Whoami => auth::whoami(ctx),
+        C::Completion(a) => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut command, "deis", &mut std::io::stdout());
+            Ok(())
+        }
         C::Passwd(a) => auth::passwd(ctx, a),
         C::Cancel(a) => auth::cancel(ctx, a),
         C::Regenerate(a) => auth::regenerate(ctx, a),
@@ -112,6 +120,7 @@ pub fn run(ctx: &mut Ctx, command: Command) -> Result<i32> {
         C::Config(a) | C::ConfigList(a) => config::list(ctx, a),
         C::ConfigSet(a) => config::set(ctx, a),
         C::ConfigUnset(a) => config::unset(ctx, a),
+        C::ConfigGet(a) => config::get(ctx, a),
         C::ConfigPull(a) => config::pull(ctx, a),
         C::ConfigPush(a) => config::push(ctx, a),
 
