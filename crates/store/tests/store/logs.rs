@@ -8,10 +8,45 @@ use deis_store::DieselStore;
 use crate::fixtures::{self, assert_conflict, assert_not_found};
 
 crate::backend_tests!(
+    committed_events_reach_the_feed_and_failed_ones_do_not,
     events_are_the_last_ones_oldest_first,
     pushes_are_stored_for_existing_apps,
     a_setting_keeps_its_first_value,
 );
+
+async fn committed_events_reach_the_feed_and_failed_ones_do_not(store: Arc<DieselStore>) {
+    use futures_util::StreamExt;
+    fixtures::user(&*store, "alice").await;
+    fixtures::app(&*store, "alpha", "alice").await;
+    let mut feed = store.event_feed();
+    store
+        .append_events("alpha", vec!["one".into(), "two".into()])
+        .await
+        .expect("appended");
+    assert!(
+        store
+            .append_events("ghost", vec!["lost".into()])
+            .await
+            .is_err()
+    );
+    store
+        .append_events("alpha", vec!["three".into()])
+        .await
+        .expect("appended");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(5), feed.next())
+            .await
+            .expect("an event within 5 s")
+            .expect("the feed is open");
+        seen.push((event.app, event.message));
+    }
+    let alpha = |m: &str| ("alpha".to_owned(), m.to_owned());
+    assert_eq!(seen, [alpha("one"), alpha("two"), alpha("three")]);
+    let stored = store.events("alpha", 3).await.expect("events");
+    let at: Vec<_> = stored.iter().map(|e| e.at).collect();
+    assert_eq!(at.len(), 3);
+}
 
 async fn events_are_the_last_ones_oldest_first(store: Arc<DieselStore>) {
     fixtures::user(&*store, "alice").await;
