@@ -15,7 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bollard::Docker;
 use bollard::models::RestartPolicyNameEnum;
 use bollard::query_parameters::{InspectContainerOptions, InspectNetworkOptions};
-use deis_domain::{ContainerSpec, ContainerState, RunSpec, Scheduler, SchedulerError, TagKind};
+use deis_domain::{
+    ContainerSpec, ContainerState, RunEvent, RunInput, RunSpec, Scheduler, SchedulerError, TagKind,
+    TtySize,
+};
 use deis_scheduler::{DockerScheduler, DockerSettings};
 
 const TEST_IMAGE: &str = "deis/test-app:latest";
@@ -603,6 +606,87 @@ async fn run_is_killed_at_its_time_limit() {
         BTreeMap::new(),
         "the killed container is removed"
     );
+}
+
+/// Collects an attached run's events until its exit code (at most 30 s).
+async fn attached_events(mut events: deis_domain::RunEvents) -> (String, String, i64) {
+    use futures_util::StreamExt;
+    let (mut out, mut err) = (String::new(), String::new());
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("an event within 30 s")
+            .expect("the run ends with an exit code")
+            .expect("no engine error");
+        match event {
+            RunEvent::Stdout(bytes) => out.push_str(&String::from_utf8_lossy(&bytes)),
+            RunEvent::Stderr(bytes) => err.push_str(&String::from_utf8_lossy(&bytes)),
+            RunEvent::Exit(code) => return (out, err, code),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_attached_run_takes_input_keeps_its_time_limit_and_is_removed() {
+    use futures_util::StreamExt;
+    let mut t = TestApp::new("attach");
+    let image = t.release(1).await;
+    let input =
+        futures_util::stream::iter([RunInput::Stdin(b"hello\n".to_vec()), RunInput::CloseStdin])
+            .boxed();
+    let spec = t.run_spec(
+        &image,
+        "read x; echo got-$x; echo err >&2; exit 7",
+        Duration::from_secs(30),
+    );
+    let events = t
+        .scheduler
+        .run_attached(&spec, None, input)
+        .await
+        .expect("attached");
+    assert_eq!(
+        attached_events(events).await,
+        ("got-hello\n".into(), "err\n".into(), 7)
+    );
+    assert_eq!(t.states().await, BTreeMap::new(), "the run is removed");
+
+    // A terminal, and the time limit: killed, told, 124.
+    let input = futures_util::stream::pending().boxed();
+    let spec = t.run_spec(&image, "tty; sleep 60", Duration::from_secs(2));
+    let size = TtySize {
+        cols: 100,
+        rows: 30,
+    };
+    let events = t
+        .scheduler
+        .run_attached(&spec, Some(size), input)
+        .await
+        .expect("attached");
+    let (out, err, code) = attached_events(events).await;
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    assert!(err.contains("killed after the time limit of 2s"), "{err:?}");
+    assert_eq!(code, 124);
+    assert_eq!(
+        t.states().await,
+        BTreeMap::new(),
+        "the killed run is removed"
+    );
+
+    // Dropped before it ends: killed and removed.
+    let input = futures_util::stream::pending().boxed();
+    let spec = t.run_spec(&image, "sleep 60", Duration::from_secs(60));
+    let events = t
+        .scheduler
+        .run_attached(&spec, None, input)
+        .await
+        .expect("attached");
+    assert_eq!(t.states().await.len(), 1, "the run is going");
+    drop(events);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !t.states().await.is_empty() {
+        assert!(Instant::now() < deadline, "the dropped run is still there");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test]
