@@ -3,7 +3,8 @@
 //!
 //! Each test starts its own `deis-controller serve` with a fresh SQLite database, its own
 //! scheduler identity and no router listener, and removes what that identity created.
-//! Needs Docker and `deis/test-app:latest` (`cargo xtask test-image`).
+//! Needs Docker and `deis/test-app:latest` (`cargo xtask test-image`); the terminal test uses
+//! `script(1)` of bsdutils, an essential Debian package (always installed).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -369,3 +369,38 @@ async fn attached_runs_count_against_the_concurrent_runs_of_an_app() {
     let refused: serde_json::Value = serde_json::from_str(&refused).expect("JSON");
     assert_eq!(refused["status"], 429, "{refused}");
 }
+
+#[tokio::test]
+async fn fifty_followers_of_one_app_all_see_a_new_line() {
+    let w = world().await;
+    w.deploy(&w.owner, "demo", "img:1").await;
+    let mut followers = Vec::new();
+    for _ in 0..50 {
+        let res = w
+            .req(
+                Method::GET,
+                "/v1/apps/demo/logs?follow=true&lines=1",
+                &w.owner,
+            )
+            .send()
+            .await
+            .expect("follow");
+        assert_eq!(res.status(), 200);
+        followers.push(res);
+    }
+    for _ in 0..100 {
+        if w.app.scheduler.followers.load(Ordering::SeqCst) == 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.app.scheduler.followers.load(Ordering::SeqCst), 50);
+    w.app.scheduler.print("demo_v2.web.1", "to everyone");
+    let seen = futures_util::future::join_all(followers.iter_mut().map(|res| async move {
+        let mut seen = String::new();
+        read_until(res, &mut seen, &["demo[web.1]: to everyone"]).await;
+        seen
+    }))
+    .await;
+    assert_eq!(seen.len(), 50);
+}
