@@ -307,6 +307,34 @@ async fn stale_run_records_do_not_count() {
     w.post("/v1/apps/demo/run", &w.owner, json!({"command": "true"}))
         .await
         .expect(429);
+    // Listed, the abandoned records are settled (no container, past the grace); the fresh
+    // ones and the finished one keep their states.
+    let listed = w
+        .get("/v1/apps/demo/containers/run", &w.owner)
+        .await
+        .expect(200);
+    let states: Vec<(i64, String)> = results(&listed)
+        .iter()
+        .map(|c| {
+            let num = c["num"].as_i64().expect("num");
+            (num, c["state"].as_str().expect("state").to_owned())
+        })
+        .collect();
+    for (num, state) in &states {
+        let expected = match num {
+            1..=8 => "destroyed",
+            _ => "up",
+        };
+        assert_eq!(state, expected, "run {num}: {states:?}");
+    }
+    let stored = w.app.store.containers("demo").await.expect("records");
+    assert!(
+        stored
+            .iter()
+            .filter(|c| c.proc_type == "run" && c.num <= 7)
+            .all(|c| c.state == ContainerState::Destroyed),
+        "the settled states are stored"
+    );
 }
 
 #[tokio::test]

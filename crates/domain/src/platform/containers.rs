@@ -69,8 +69,18 @@ impl Platform {
         let by_name: HashMap<&str, &Observed> =
             observed.iter().map(|o| (o.name.as_str(), o)).collect();
         let mut changed = Vec::new();
+        // A run whose client left (or whose controller stopped) ended without being recorded:
+        // once past the grace a starting run may take, no container means it is over.
+        let settled = timefmt::now() - super::quota::RUN_GRACE;
         for c in &mut page.items {
             if c.proc_type == "run" {
+                if c.state == ContainerState::Up
+                    && c.created < settled
+                    && !by_name.contains_key(c.name().as_str())
+                {
+                    c.state = ContainerState::Destroyed;
+                    changed.push((c.uuid, c.state));
+                }
                 continue;
             }
             let state = by_name

@@ -10,7 +10,7 @@
 use super::*;
 
 /// How long after it started a one-off run's record counts as going, beyond the run timeout.
-const RUN_GRACE: Duration = Duration::from_secs(60);
+pub(super) const RUN_GRACE: Duration = Duration::from_secs(60);
 
 /// Limits on what users may create (settings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
