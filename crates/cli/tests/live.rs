@@ -109,6 +109,7 @@ impl Controller {
             .env_remove("DEIS_CONFIG")
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
             .env("DEIS_ROUTER_BIND", "")
+            .env("DEIS_BUILDER_BIND", "")
             .env(
                 "DEIS_DATABASE_URL",
                 format!("sqlite://{}/deis.db", dir.path().display()),
