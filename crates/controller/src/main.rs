@@ -19,7 +19,8 @@ use deis_domain::{
 };
 use deis_router::{Router, RouterSettings};
 use deis_scheduler::{DockerScheduler, DockerSettings, SwarmScheduler};
-use deis_store::DieselStore;
+use deis_store::{Change, DieselStore};
+use tokio::sync::broadcast;
 
 use crate::settings::Settings;
 
@@ -68,6 +69,7 @@ fn open_store(settings: &Settings) -> anyhow::Result<Arc<DieselStore>> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let pool_store = open_store(&settings)?;
+    let other_replicas = pool_store.subscribe();
     let store: Arc<dyn Store> = pool_store.clone();
     let secret_key = if settings.secret_key.is_empty() {
         let fresh = format!(
@@ -163,6 +165,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         platform.clone(),
         settings.reconcile_interval,
     ));
+    tokio::spawn(follow_other_replicas(platform.clone(), other_replicas));
     let listener =
         TcpListener::bind(&settings.bind).with_context(|| format!("binding {}", settings.bind))?;
     let (stop_tls, tls_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -362,6 +365,33 @@ async fn reconcile_forever(platform: Platform, interval: u64) {
             return;
         }
         tokio::time::sleep(Duration::from_secs(interval)).await;
+    }
+}
+
+/// Keeps this replica's router in step with the routes and certificates other replicas change
+/// (their notices on PostgreSQL; on SQLite the feed stays silent). After a missed notice
+/// (`Everything`, or this task falling behind) every app's routes are pushed again.
+async fn follow_other_replicas(platform: Platform, mut changes: broadcast::Receiver<Change>) {
+    loop {
+        match changes.recv().await {
+            Ok(Change::Routes(app)) => platform.sync_routes(&app).await,
+            Ok(Change::Certs) => platform.push_certificates().await,
+            Ok(Change::Everything) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                platform.push_certificates().await;
+                match platform.store().all_app_ids().await {
+                    Ok(apps) => {
+                        for app in apps {
+                            platform.sync_routes(&app).await;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not resync routes; the reconcile loop will")
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
     }
 }
 

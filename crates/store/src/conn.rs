@@ -14,6 +14,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::error::{Fail, is_busy};
 use crate::lock::ADVISORY_NAMESPACE;
+use crate::notice::CHANNEL;
 
 /// One connection to whichever backend the URL named; queries are written once against it.
 #[derive(diesel::MultiConnection)]
@@ -235,10 +236,16 @@ pub(crate) fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StoreErro
 /// up front, so a transaction that reads before it writes waits for other writers (busy timeout)
 /// instead of failing when it tries to upgrade. On PostgreSQL it is a plain `BEGIN` (read
 /// committed); steps that must see a stable table lock it explicitly ([`lock_users`]).
+/// Inside a transaction already (the store's notifying writes), `f` joins it.
 pub(crate) fn write_tx<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, Fail>,
 ) -> Result<T, Fail> {
+    let depth = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()?;
+    if depth.is_some() {
+        return f(conn);
+    }
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN")?,
@@ -291,6 +298,18 @@ pub(crate) fn ping(conn: &mut DbConn) -> Result<(), Fail> {
             }
         }
     }
+}
+
+/// Inside a PostgreSQL write transaction: tells the other replicas `payload` once it commits
+/// (see `notice.rs`). Nothing on SQLite, which has no other replicas.
+pub(crate) fn notify(conn: &mut DbConn, payload: &str) -> QueryResult<()> {
+    if let DbConn::Pg(c) = conn {
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<diesel::sql_types::Text, _>(CHANNEL)
+            .bind::<diesel::sql_types::Text, _>(payload)
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 /// Inside a write transaction: keeps other changes of accounts out until it ends, so that

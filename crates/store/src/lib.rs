@@ -21,7 +21,9 @@ mod error;
 mod events;
 mod file;
 mod keys;
+mod listen;
 mod lock;
+mod notice;
 mod page;
 mod releases;
 mod rows;
@@ -30,4 +32,5 @@ mod store;
 mod throttle;
 mod users;
 
+pub use notice::Change;
 pub use store::{DieselStore, PoolUse, migrate};

@@ -15,11 +15,15 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::cache::ReadCache;
-use crate::conn::{DbConn, DbPool, Target, lazy_pool, ping, pool, run_migrations};
+use crate::cache::{Liveness, ReadCache};
+use crate::conn::{
+    DbConn, DbPool, Target, lazy_pool, notify, ping, pool, run_migrations, write_tx,
+};
 use crate::error::Fail;
 use crate::file::DbFile;
+use crate::listen::{Listener, spawn};
 use crate::lock::{LocalLocks, lock_shared};
+use crate::notice::{Change, encode};
 use crate::{apps, certs, containers, domains, events, keys, releases, throttle, users};
 
 /// Connections of the pool at one moment (see [`DieselStore::pool_use`]).
@@ -36,6 +40,8 @@ pub struct PoolUse {
 /// Committed events kept for a follower that is behind; one further behind skips what it
 /// missed (and says so in the controller's log).
 const FEED_BACKLOG: usize = 1024;
+/// Changes kept for a subscriber that lags behind (it then hears `Lagged`).
+const FEED_CAPACITY: usize = 1024;
 
 /// The durable store of the controller: a pool of connections to one database.
 #[derive(Debug)]
@@ -44,12 +50,19 @@ pub struct DieselStore {
     locks: LocalLocks,
     /// PostgreSQL only: connections that hold advisory app locks.
     lock_pool: Option<DbPool>,
-    /// SQLite only (this process makes every write): cached users and app lists.
-    cache: Option<ReadCache>,
+    /// Cached users and app lists: on SQLite (this process makes every write) always, on
+    /// PostgreSQL while the listener hears the other replicas.
+    cache: Option<Arc<ReadCache>>,
     /// SQLite only: the file opened, checked around every use of a connection.
     file: Option<Arc<DbFile>>,
     /// Events committed by this process, to every [`Store::event_feed`].
-    feed: broadcast::Sender<Event>,
+    events: broadcast::Sender<Event>,
+    /// This store among the replicas: the origin its notices carry.
+    origin: String,
+    /// Changes made by other replicas, for [`DieselStore::subscribe`].
+    feed: broadcast::Sender<Change>,
+    /// PostgreSQL only: the thread listening for other replicas' notices.
+    listener: Option<Listener>,
 }
 
 /// Applies the migrations `url`'s database has not seen yet; returns their names, oldest first.
@@ -86,18 +99,38 @@ impl DieselStore {
         if !applied.is_empty() {
             tracing::info!(migrations = ?applied, "database migrated");
         }
-        let cache = matches!(target, Target::Sqlite(_)).then(ReadCache::new);
-        let file = match &target {
-            Target::Sqlite(path) => Some(Arc::new(DbFile::at(path)?)),
-            Target::Postgres(_) => None,
+        let origin = Uuid::new_v4().simple().to_string();
+        let (feed, _) = broadcast::channel(FEED_CAPACITY);
+        let (cache, file, listener) = match &target {
+            Target::Sqlite(path) => (
+                Arc::new(ReadCache::new()),
+                Some(Arc::new(DbFile::at(path)?)),
+                None,
+            ),
+            Target::Postgres(url) => {
+                let gate = Arc::new(Liveness::new());
+                let cache = Arc::new(ReadCache::gated(gate.clone()));
+                let listener = spawn(
+                    url.clone(),
+                    origin.clone(),
+                    cache.clone(),
+                    gate,
+                    feed.clone(),
+                )
+                .map_err(|e| StoreError::Backend(format!("starting the replica listener: {e}")))?;
+                (cache, None, Some(listener))
+            }
         };
         Ok(Self {
             pool,
             locks: LocalLocks::default(),
             lock_pool,
-            cache,
+            cache: Some(cache),
             file,
-            feed: broadcast::channel(FEED_BACKLOG).0,
+            events: broadcast::channel(FEED_BACKLOG).0,
+            origin,
+            feed,
+            listener,
         })
     }
 
@@ -112,17 +145,80 @@ impl DieselStore {
         }
     }
 
+    /// Changes other replicas committed (PostgreSQL; nothing on SQLite, where this process
+    /// is the only writer), as their notices arrive: the routes of an app, certificates, and
+    /// [`Change::Everything`] after the listener reconnected (notices may have been missed).
+    /// A receiver that falls more than 1024 changes behind hears `Lagged`: treat it as
+    /// everything.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.feed.subscribe()
+    }
+
+    /// The cache, when reads may use it now.
+    fn usable_cache(&self) -> Option<&ReadCache> {
+        self.cache.as_deref().filter(|cache| cache.usable())
+    }
+
+    /// Runs the write `f`, then drops what `changes` make stale here; on PostgreSQL `f` runs
+    /// in a transaction that also tells the other replicas (committed with it or not at all).
+    async fn write<T, E, F>(&self, what: &'static str, changes: Vec<Change>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        E: Into<Fail>,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        self.write_more(what, changes, |_| Vec::new(), f).await
+    }
+
+    /// [`DieselStore::write`] whose changes also depend on what `f` returned (`more`).
+    async fn write_more<T, E, F, M>(
+        &self,
+        what: &'static str,
+        changes: Vec<Change>,
+        more: M,
+        f: F,
+    ) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        E: Into<Fail>,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        M: FnOnce(&T) -> Vec<Change> + Send + 'static,
+    {
+        let origin = self.listener.is_some().then(|| self.origin.clone());
+        let base = changes.clone();
+        let result = self
+            .with_conn(what, move |c| {
+                let step = |c: &mut DbConn| -> Result<(T, Vec<Change>), Fail> {
+                    let value = f(c).map_err(Into::into)?;
+                    let mut all = base;
+                    all.extend(more(&value));
+                    if let Some(origin) = &origin {
+                        notify(c, &encode(origin, &all))?;
+                    }
+                    Ok((value, all))
+                };
+                if origin.is_some() {
+                    write_tx(c, step)
+                } else {
+                    step(c)
+                }
+            })
+            .await;
+        // A failed write changed nothing, unless it failed after committing: forget anyway.
+        let (value, changed) = match result {
+            Ok((value, all)) => (Ok(value), all),
+            Err(e) => (Err(e), changes),
+        };
+        if let Some(cache) = &self.cache {
+            cache.apply(&changed);
+        }
+        value
+    }
+
     /// Before answering from the read cache: `Unavailable` when the SQLite file opened is no
     /// longer at its path (a check younger than 100 ms is trusted).
     fn check_file(&self) -> StoreResult<()> {
         self.file.as_deref().map_or(Ok(()), DbFile::check_recent)
-    }
-
-    /// Forgets cached users after a write to the users table (SQLite only).
-    fn users_changed(&self) {
-        if let Some(cache) = &self.cache {
-            cache.users_changed();
-        }
     }
 
     /// Runs `f` with a pooled connection on the blocking pool, keeping the caller's span.
@@ -135,7 +231,7 @@ impl DieselStore {
     {
         let pool = self.pool.clone();
         let file = self.file.clone();
-        let feed = self.feed.clone();
+        let announce = self.events.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
@@ -156,7 +252,7 @@ impl DieselStore {
             if result.is_ok() {
                 for event in inserted {
                     // Nobody following is fine.
-                    let _ = feed.send(event);
+                    let _ = announce.send(event);
                 }
             }
             result
@@ -199,13 +295,14 @@ impl Store for DieselStore {
 
     async fn user_by_id(&self, id: i64) -> StoreResult<User> {
         self.check_file()?;
-        let seen = match self.cache.as_ref().map(|cache| cache.user(id)) {
+        let cache = self.usable_cache();
+        let seen = match cache.map(|cache| cache.user(id)) {
             Some(Ok(user)) => return Ok(user),
             Some(Err(seen)) => Some(seen),
             None => None,
         };
         let user = self.with_conn("user", move |c| users::by_id(c, id)).await?;
-        if let (Some(cache), Some(seen)) = (&self.cache, seen) {
+        if let (Some(cache), Some(seen)) = (cache, seen) {
             cache.fill_user(&user, seen);
         }
         Ok(user)
@@ -219,13 +316,10 @@ impl Store for DieselStore {
 
     async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<User> {
         let hash = password_hash.to_owned();
-        let result = self
-            .with_conn("user", move |c| users::set_password(c, user_id, &hash))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.users_changed();
-        }
-        result
+        self.write("user", vec![Change::User(user_id)], move |c| {
+            users::set_password(c, user_id, &hash)
+        })
+        .await
     }
 
     async fn touch_login(&self, user_id: i64) -> StoreResult<()> {
@@ -235,13 +329,10 @@ impl Store for DieselStore {
 
     async fn set_superuser(&self, username: &str, on: bool) -> StoreResult<()> {
         let username = username.to_owned();
-        let result = self
-            .with_conn("user", move |c| users::set_superuser(c, &username, on))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.users_changed();
-        }
-        result
+        self.write("user", vec![Change::Users], move |c| {
+            users::set_superuser(c, &username, on)
+        })
+        .await
     }
 
     async fn list_admins(&self, page: PageSel) -> StoreResult<Page<User>> {
@@ -250,14 +341,13 @@ impl Store for DieselStore {
     }
 
     async fn delete_user(&self, user_id: i64) -> StoreResult<Vec<String>> {
-        let result = self
-            .with_conn("user", move |c| users::delete(c, user_id))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.users_changed();
-            cache.apps_changed();
-        }
-        result
+        self.write_more(
+            "user",
+            vec![Change::User(user_id), Change::AppLists],
+            |apps: &Vec<String>| apps.iter().cloned().map(Change::Routes).collect(),
+            move |c| users::delete(c, user_id),
+        )
+        .await
     }
 
     async fn failures(&self, key: &str, window: i64) -> StoreResult<Failures> {
@@ -279,14 +369,11 @@ impl Store for DieselStore {
     }
 
     async fn delete_user_without_apps(&self, user_id: i64) -> StoreResult<()> {
-        let result = self
-            .with_conn("user", move |c| users::delete_without_apps(c, user_id))
-            .await;
-        self.users_changed();
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        let changes = vec![Change::User(user_id), Change::AppLists, Change::Certs];
+        self.write("user", changes, move |c| {
+            users::delete_without_apps(c, user_id)
+        })
+        .await
     }
 
     async fn list_users(&self, page: PageSel) -> StoreResult<Page<User>> {
@@ -294,17 +381,15 @@ impl Store for DieselStore {
     }
 
     async fn bump_token_generation(&self, user_id: i64) -> StoreResult<User> {
-        let result = self
-            .with_conn("user", move |c| users::bump_generation(c, user_id))
-            .await;
-        self.users_changed();
-        result
+        self.write("user", vec![Change::User(user_id)], move |c| {
+            users::bump_generation(c, user_id)
+        })
+        .await
     }
 
     async fn bump_all_token_generations(&self) -> StoreResult<()> {
-        let result = self.with_conn("user", users::bump_all_generations).await;
-        self.users_changed();
-        result
+        self.write("user", vec![Change::Users], users::bump_all_generations)
+            .await
     }
 
     async fn create_app(
@@ -314,15 +399,11 @@ impl Store for DieselStore {
         release: Release,
         events: Vec<String>,
     ) -> StoreResult<()> {
-        let result = self
-            .with_conn("user", move |c| {
-                apps::create(c, &app, &config, &release, &events)
-            })
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        let changes = vec![Change::App(app.id.clone()), Change::AppLists];
+        self.write("user", changes, move |c| {
+            apps::create(c, &app, &config, &release, &events)
+        })
+        .await
     }
 
     async fn app(&self, id: &str) -> StoreResult<App> {
@@ -331,12 +412,13 @@ impl Store for DieselStore {
     }
 
     fn app_lists_version(&self) -> Option<u64> {
-        self.cache.as_ref().map(ReadCache::apps_generation)
+        self.usable_cache().map(ReadCache::apps_generation)
     }
 
     async fn list_apps(&self, scope: AppScope, page: PageSel) -> StoreResult<Page<App>> {
         self.check_file()?;
-        let seen = match self.cache.as_ref().map(|cache| cache.apps(&scope, page)) {
+        let cache = self.usable_cache();
+        let seen = match cache.map(|cache| cache.apps(&scope, page)) {
             Some(Ok(apps)) => return Ok(apps),
             Some(Err(seen)) => Some(seen),
             None => None,
@@ -345,7 +427,7 @@ impl Store for DieselStore {
         let apps = self
             .with_conn("app", move |c| apps::list(c, &key, page))
             .await?;
-        if let (Some(cache), Some(seen)) = (&self.cache, seen) {
+        if let (Some(cache), Some(seen)) = (cache, seen) {
             cache.fill_apps(&scope, page, &apps, seen);
         }
         Ok(apps)
@@ -362,23 +444,23 @@ impl Store for DieselStore {
     }
 
     async fn delete_app(&self, id: &str) -> StoreResult<()> {
+        let changes = vec![
+            Change::App(id.to_owned()),
+            Change::AppLists,
+            Change::Routes(id.to_owned()),
+        ];
         let id = id.to_owned();
-        let result = self.with_conn("app", move |c| apps::delete(c, &id)).await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        self.write("app", changes, move |c| apps::delete(c, &id))
+            .await
     }
 
     async fn transfer_app(&self, id: &str, owner: &str, event: String) -> StoreResult<App> {
+        let changes = vec![Change::App(id.to_owned()), Change::AppLists];
         let (id, owner) = (id.to_owned(), owner.to_owned());
-        let result = self
-            .with_conn("app", move |c| apps::transfer(c, &id, &owner, event))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        self.write("app", changes, move |c| {
+            apps::transfer(c, &id, &owner, event)
+        })
+        .await
     }
 
     async fn is_collaborator(&self, app: &str, username: &str) -> StoreResult<bool> {
@@ -389,24 +471,18 @@ impl Store for DieselStore {
 
     async fn grant(&self, app: &str, username: &str, event: String) -> StoreResult<()> {
         let (app, username) = (app.to_owned(), username.to_owned());
-        let result = self
-            .with_conn("user", move |c| apps::grant(c, &app, &username, event))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        self.write("user", vec![Change::AppLists], move |c| {
+            apps::grant(c, &app, &username, event)
+        })
+        .await
     }
 
     async fn revoke(&self, app: &str, username: &str, event: String) -> StoreResult<()> {
         let (app, username) = (app.to_owned(), username.to_owned());
-        let result = self
-            .with_conn("grant", move |c| apps::revoke(c, &app, &username, event))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        self.write("grant", vec![Change::AppLists], move |c| {
+            apps::revoke(c, &app, &username, event)
+        })
+        .await
     }
 
     async fn collaborators(&self, app: &str) -> StoreResult<Vec<String>> {
@@ -451,23 +527,15 @@ impl Store for DieselStore {
     }
 
     async fn commit_release(&self, step: NewRelease) -> StoreResult<()> {
-        let result = self
-            .with_conn("app", move |c| releases::commit(c, &step))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        let changes = app_changes(&step.release.app);
+        self.write("app", changes, move |c| releases::commit(c, &step))
+            .await
     }
 
     async fn withdraw_release(&self, step: NewRelease) -> StoreResult<()> {
-        let result = self
-            .with_conn("release", move |c| releases::withdraw(c, &step))
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        let changes = app_changes(&step.release.app);
+        self.write("release", changes, move |c| releases::withdraw(c, &step))
+            .await
     }
 
     async fn list_containers(
@@ -503,17 +571,13 @@ impl Store for DieselStore {
         remove: &[Container],
         event: Option<String>,
     ) -> StoreResult<()> {
+        let changes = app_changes(app);
         let (app, structure) = (app.to_owned(), structure.clone());
         let (add, remove) = (add.to_vec(), remove.to_vec());
-        let result = self
-            .with_conn("app", move |c| {
-                containers::scale(c, &app, &structure, &add, &remove, event)
-            })
-            .await;
-        if let Some(cache) = &self.cache {
-            cache.apps_changed();
-        }
-        result
+        self.write("app", changes, move |c| {
+            containers::scale(c, &app, &structure, &add, &remove, event)
+        })
+        .await
     }
 
     async fn set_states(&self, states: &[(Uuid, ContainerState)]) -> StoreResult<()> {
@@ -523,7 +587,8 @@ impl Store for DieselStore {
     }
 
     async fn add_domain(&self, domain: Domain, events: Vec<String>) -> StoreResult<()> {
-        self.with_conn("app", move |c| domains::add(c, &domain, &events))
+        let changes = vec![Change::Routes(domain.app.clone())];
+        self.write("app", changes, move |c| domains::add(c, &domain, &events))
             .await
     }
 
@@ -534,8 +599,9 @@ impl Store for DieselStore {
     }
 
     async fn remove_domain(&self, app: &str, domain: &str, events: Vec<String>) -> StoreResult<()> {
+        let changes = vec![Change::Routes(app.to_owned())];
         let (app, domain) = (app.to_owned(), domain.to_owned());
-        self.with_conn("domain", move |c| {
+        self.write("domain", changes, move |c| {
             domains::remove(c, &app, &domain, &events)
         })
         .await
@@ -575,7 +641,8 @@ impl Store for DieselStore {
     }
 
     async fn add_cert(&self, cert: NewCertificate) -> StoreResult<Certificate> {
-        self.with_conn("user", move |c| certs::add(c, &cert)).await
+        self.write("user", vec![Change::Certs], move |c| certs::add(c, &cert))
+            .await
     }
 
     async fn list_certs(
@@ -595,8 +662,10 @@ impl Store for DieselStore {
 
     async fn remove_cert(&self, common_name: &str) -> StoreResult<()> {
         let name = common_name.to_owned();
-        self.with_conn("cert", move |c| certs::remove(c, &name))
-            .await
+        self.write("cert", vec![Change::Certs], move |c| {
+            certs::remove(c, &name)
+        })
+        .await
     }
 
     async fn all_certs(&self) -> StoreResult<Vec<Certificate>> {
@@ -610,7 +679,7 @@ impl Store for DieselStore {
     }
 
     fn event_feed(&self) -> EventFeed {
-        futures_util::stream::unfold(self.feed.subscribe(), |mut feed| async move {
+        futures_util::stream::unfold(self.events.subscribe(), |mut feed| async move {
             loop {
                 match feed.recv().await {
                     Ok(event) => return Some((event, feed)),
@@ -629,4 +698,13 @@ impl Store for DieselStore {
         self.with_conn("app", move |c| events::last(c, &app, limit))
             .await
     }
+}
+
+/// What a release or scale step of `app` changes.
+fn app_changes(app: &str) -> Vec<Change> {
+    vec![
+        Change::App(app.to_owned()),
+        Change::AppLists,
+        Change::Routes(app.to_owned()),
+    ]
 }

@@ -22,6 +22,7 @@ mod keys;
 mod lifecycle;
 mod logs;
 mod releases;
+mod replicas;
 mod throttle;
 mod users;
 mod v17;
