@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use crate::conn::{Db, DbConn, write_tx};
 use crate::error::{Fail, found};
-use crate::page::{LIMIT, Window};
+use crate::page::Window;
 use crate::schema::certs;
 
 /// A stored certificate.
@@ -84,9 +84,14 @@ pub(crate) fn list(
     sel: PageSel,
 ) -> Result<Page<Certificate>, Fail> {
     let window = Window::locate(of_owner(owner).count().get_result(conn)?, sel)?;
-    let rows = of_owner(owner)
-        .order(certs::seq)
-        .limit(LIMIT)
+    let query = of_owner(owner);
+    let query = if window.backwards {
+        query.order(certs::seq.desc())
+    } else {
+        query.order(certs::seq)
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(CertRow::as_select())
         .load(conn)?;

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::conn::{Db, DbConn, write_tx};
 use crate::error::{Fail, found};
 use crate::events;
-use crate::page::{LIMIT, Window};
+use crate::page::Window;
 use crate::rows::ContainerRow;
 use crate::schema::{apps, containers};
 
@@ -38,9 +38,14 @@ pub(crate) fn list(
     sel: PageSel,
 ) -> Result<Page<Container>, Fail> {
     let window = Window::locate(of_type(app, proc_type).count().get_result(conn)?, sel)?;
-    let rows = of_type(app, proc_type)
-        .order((containers::created, containers::seq))
-        .limit(LIMIT)
+    let query = of_type(app, proc_type);
+    let query = if window.backwards {
+        query.order((containers::created.desc(), containers::seq.desc()))
+    } else {
+        query.order((containers::created, containers::seq))
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(ContainerRow::as_select())
         .load(conn)?;

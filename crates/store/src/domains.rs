@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use crate::conn::{DbConn, write_tx};
 use crate::error::Fail;
 use crate::events;
-use crate::page::{LIMIT, Window};
+use crate::page::Window;
 use crate::rows::DomainRow;
 use crate::schema::domains;
 
@@ -25,9 +25,14 @@ pub(crate) fn add(conn: &mut DbConn, domain: &Domain, messages: &[String]) -> Re
 pub(crate) fn list(conn: &mut DbConn, app: &str, sel: PageSel) -> Result<Page<Domain>, Fail> {
     let of_app = || domains::table.filter(domains::app.eq(app));
     let window = Window::locate(of_app().count().get_result(conn)?, sel)?;
-    let rows = of_app()
-        .order(domains::seq)
-        .limit(LIMIT)
+    let query = of_app().into_boxed();
+    let query = if window.backwards {
+        query.order(domains::seq.desc())
+    } else {
+        query.order(domains::seq)
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(DomainRow::as_select())
         .load(conn)?;

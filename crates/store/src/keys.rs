@@ -6,7 +6,7 @@ use diesel::prelude::*;
 
 use crate::conn::{DbConn, write_tx};
 use crate::error::{Fail, found};
-use crate::page::{LIMIT, Window};
+use crate::page::Window;
 use crate::rows::KeyRow;
 use crate::schema::keys;
 
@@ -35,9 +35,14 @@ pub(crate) fn add(conn: &mut DbConn, key: &Key) -> Result<(), Fail> {
 pub(crate) fn list(conn: &mut DbConn, owner: &str, sel: PageSel) -> Result<Page<Key>, Fail> {
     let of_owner = || keys::table.filter(keys::owner.eq(owner));
     let window = Window::locate(of_owner().count().get_result(conn)?, sel)?;
-    let rows = of_owner()
-        .order(keys::seq)
-        .limit(LIMIT)
+    let query = of_owner().into_boxed();
+    let query = if window.backwards {
+        query.order(keys::seq.desc())
+    } else {
+        query.order(keys::seq)
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(KeyRow::as_select())
         .load(conn)?;

@@ -10,7 +10,7 @@ use crate::conn::{DbConn, write_tx};
 use crate::containers::{delete_containers, insert_containers};
 use crate::error::{Fail, found};
 use crate::events;
-use crate::page::{LIMIT, Window};
+use crate::page::Window;
 use crate::rows::{BuildRow, ConfigRow, ReleaseRow};
 use crate::schema::{apps, builds, configs, releases};
 
@@ -38,9 +38,14 @@ pub(crate) fn get(conn: &mut DbConn, app: &str, version: i64) -> QueryResult<Rel
 pub(crate) fn list(conn: &mut DbConn, app: &str, sel: PageSel) -> Result<Page<Release>, Fail> {
     let of_app = || releases::table.filter(releases::app.eq(app));
     let window = Window::locate(of_app().count().get_result(conn)?, sel)?;
-    let rows = of_app()
-        .order(releases::version.desc())
-        .limit(LIMIT)
+    let query = of_app().into_boxed();
+    let query = if window.backwards {
+        query.order(releases::version.asc())
+    } else {
+        query.order(releases::version.desc())
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(ReleaseRow::as_select())
         .load(conn)?;
@@ -74,9 +79,14 @@ pub(crate) fn build(conn: &mut DbConn, app: &str, uuid: Uuid) -> QueryResult<Bui
 pub(crate) fn builds(conn: &mut DbConn, app: &str, sel: PageSel) -> Result<Page<Build>, Fail> {
     let of_app = || builds::table.filter(builds::app.eq(app));
     let window = Window::locate(of_app().count().get_result(conn)?, sel)?;
-    let rows = of_app()
-        .order(builds::seq.desc())
-        .limit(LIMIT)
+    let query = of_app().into_boxed();
+    let query = if window.backwards {
+        query.order(builds::seq.asc())
+    } else {
+        query.order(builds::seq.desc())
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(BuildRow::as_select())
         .load(conn)?;

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use crate::conn::{DbConn, lock_users, write_tx};
 use crate::error::{Fail, found};
-use crate::page::{LIMIT, Window};
+use crate::page::Window;
 use crate::rows::{NewUserRow, UserRow};
 use crate::schema::{apps, certs, grants, keys, settings, users};
 
@@ -165,9 +165,14 @@ pub(crate) fn admins(conn: &mut DbConn, sel: PageSel) -> Result<Page<User>, Fail
             .filter(users::is_active.eq(true))
     };
     let window = Window::locate(admins().count().get_result(conn)?, sel)?;
-    let rows = admins()
-        .order(users::id)
-        .limit(LIMIT)
+    let query = admins().into_boxed();
+    let query = if window.backwards {
+        query.order(users::id.desc())
+    } else {
+        query.order(users::id)
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(UserRow::as_select())
         .load(conn)?;
@@ -223,9 +228,14 @@ pub(crate) fn delete_without_apps(conn: &mut DbConn, id: i64) -> Result<(), Fail
 /// Every user by registration.
 pub(crate) fn list(conn: &mut DbConn, sel: PageSel) -> Result<Page<User>, Fail> {
     let window = Window::locate(users::table.count().get_result(conn)?, sel)?;
-    let rows = users::table
-        .order(users::id)
-        .limit(LIMIT)
+    let query = users::table.into_boxed();
+    let query = if window.backwards {
+        query.order(users::id.desc())
+    } else {
+        query.order(users::id)
+    };
+    let rows = query
+        .limit(window.limit)
         .offset(window.offset)
         .select(UserRow::as_select())
         .load(conn)?;

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     "2026-12-02-140000_throttle_and_first_admin",
     "2026-12-31-000000_v17_certificates",
     "2026-12-31-120000_scheduler_identity",
+    "2027-01-02-000000_page_indexes",
 ];
 
 #[tokio::test]

@@ -21,6 +21,7 @@ mod domains;
 mod keys;
 mod lifecycle;
 mod logs;
+mod paging;
 mod releases;
 mod replicas;
 mod throttle;
