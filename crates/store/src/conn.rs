@@ -2,7 +2,7 @@
 //! and write transactions.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deis_domain::StoreError;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
@@ -171,29 +171,76 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Settings {
     }
 }
 
-/// Builds a pool of `size` connections to `target`, all opened now.
+/// Builds a pool of `size` connections to `target`, all opened now. Its PostgreSQL
+/// connections are not tested on every checkout: [`checkout`] tests those idle for a while.
 pub(crate) fn pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
-    build_pool(target, size, None)
+    build_pool(target, size, None, false)
 }
 
-/// Builds a pool of up to `size` connections to `target`, opened when first needed.
+/// Builds a pool of up to `size` connections to `target`, opened when first needed, each
+/// PostgreSQL connection tested on checkout.
 pub(crate) fn lazy_pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
-    build_pool(target, size, Some(0))
+    build_pool(target, size, Some(0), true)
 }
 
-fn build_pool(target: &Target, size: u32, min_idle: Option<u32>) -> Result<DbPool, StoreError> {
+fn build_pool(
+    target: &Target,
+    size: u32,
+    min_idle: Option<u32>,
+    test_on_checkout: bool,
+) -> Result<DbPool, StoreError> {
     target.prepare()?;
     Pool::builder()
         .max_size(size.max(1))
         .min_idle(min_idle)
         .connection_timeout(CHECKOUT_TIMEOUT)
-        .test_on_check_out(matches!(target, Target::Postgres(_)))
+        .test_on_check_out(test_on_checkout && matches!(target, Target::Postgres(_)))
         .connection_customizer(Box::new(Settings))
         .build(Manager {
             target: target.clone(),
         })
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
+
+/// How long a PostgreSQL connection that just answered is used without a test.
+const TRUST_ANSWERED: Duration = Duration::from_secs(1);
+
+/// When a pooled connection last answered a step; absent after a failed one.
+struct Answered(Instant);
+
+/// A pooled connection from [`pool`]. On PostgreSQL one that has not answered within the
+/// last second (idle, or its last step failed) is tested first (a round trip) and replaced
+/// by a new connection when the test fails, so a server restart costs no request, and a busy
+/// pool pays no test per step.
+pub(crate) fn checkout(pool: &DbPool, target: &Target) -> Result<Pooled, StoreError> {
+    let mut conn = pool
+        .get()
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    if let Target::Postgres(_) = target {
+        let trusted = Pooled::extensions(&conn)
+            .get::<Answered>()
+            .is_some_and(|a| a.0.elapsed() < TRUST_ANSWERED);
+        if !trusted && conn.ping().is_err() {
+            *conn = target
+                .establish(false)
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        }
+    }
+    Ok(conn)
+}
+
+/// Notes how a step on `conn` from [`checkout`] ended.
+pub(crate) fn checked_in(conn: &mut Pooled, answered: bool) {
+    let extensions = Pooled::extensions_mut(conn);
+    if answered {
+        extensions.insert(Answered(Instant::now()));
+    } else {
+        extensions.remove::<Answered>();
+    }
+}
+
+/// A connection on loan from a pool.
+pub(crate) type Pooled = diesel::r2d2::PooledConnection<Manager>;
 
 /// Runs the migrations not yet applied; returns their names, oldest first.
 ///

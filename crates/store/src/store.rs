@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 use crate::cache::{Liveness, ReadCache};
 use crate::conn::{
-    DbConn, DbPool, Target, lazy_pool, notify, ping, pool, run_migrations, write_tx,
+    DbConn, DbPool, Target, checked_in, checkout, lazy_pool, notify, ping, pool, run_migrations,
+    write_tx,
 };
 use crate::error::Fail;
 use crate::file::DbFile;
@@ -47,6 +48,8 @@ const FEED_CAPACITY: usize = 1024;
 #[derive(Debug)]
 pub struct DieselStore {
     pool: DbPool,
+    /// The database the pool connects to (to replace a connection that died).
+    target: Arc<Target>,
     locks: LocalLocks,
     /// PostgreSQL only: connections that hold advisory app locks.
     lock_pool: Option<DbPool>,
@@ -123,6 +126,7 @@ impl DieselStore {
         };
         Ok(Self {
             pool,
+            target: Arc::new(target),
             locks: LocalLocks::default(),
             lock_pool,
             cache: Some(cache),
@@ -230,6 +234,7 @@ impl DieselStore {
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let target = self.target.clone();
         let file = self.file.clone();
         let announce = self.events.clone();
         let span = tracing::Span::current();
@@ -240,12 +245,11 @@ impl DieselStore {
             if let Some(file) = file.as_deref() {
                 file.check()?;
             }
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn = checkout(&pool, &target)?;
             events::take_inserted();
             let result = f(&mut conn).map_err(|e| e.into().into_store_error(what));
             let inserted = events::take_inserted();
+            checked_in(&mut conn, result.is_ok());
             if let Some(file) = file.as_deref() {
                 file.check()?;
             }
@@ -581,6 +585,9 @@ impl Store for DieselStore {
     }
 
     async fn set_states(&self, states: &[(Uuid, ContainerState)]) -> StoreResult<()> {
+        if states.is_empty() {
+            return Ok(());
+        }
         let states = states.to_vec();
         self.with_conn("container", move |c| containers::set_states(c, &states))
             .await

@@ -212,3 +212,43 @@ async fn a_replica_that_lost_its_listener_serves_nothing_stale() {
         .await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pooled_connections_that_died_while_idle_are_replaced() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let store = db.store();
+    let alice = fixtures::user(&*store, "alice").await;
+    let url = db.url.clone();
+    let killed = tokio::task::spawn_blocking(move || {
+        let mut admin = PgConnection::establish(&url).expect("connects");
+        #[derive(diesel::QueryableByName)]
+        struct Killed {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            killed: bool,
+        }
+        let killed: Vec<Killed> = diesel::sql_query(
+            "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND application_name <> 'deis-listener'",
+        )
+        .load(&mut admin)
+        .expect("terminate");
+        killed.iter().filter(|k| k.killed).count()
+    })
+    .await
+    .expect("kill task");
+    assert!(
+        killed >= 4,
+        "the pool's connections were terminated ({killed})"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..8 {
+        let user = store
+            .user_by_name("alice")
+            .await
+            .expect("a live connection");
+        assert_eq!(user.id, alice.id);
+    }
+}
