@@ -1,4 +1,5 @@
-//! A throwaway PostgreSQL server for the test suite, installed from Debian when absent.
+//! A throwaway PostgreSQL server for the test suite and the bench, installed from Debian when
+//! absent. `pg_stat_statements` is loaded, so the bench can count statements per request.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -90,7 +91,8 @@ impl Postgres {
                 .arg(&data),
         )?;
         let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200 \
+             -c shared_preload_libraries=pg_stat_statements",
             server.dir.path().display()
         );
         let log = server.dir.path().join("server.log");
@@ -117,6 +119,29 @@ impl Postgres {
         ]))?;
         eprintln!("xtask: PostgreSQL running at {}", server.url);
         Ok(server)
+    }
+
+    /// Runs `sql` with `psql` on the `deis_test` database; returns its unaligned output.
+    pub(crate) fn psql(&self, sql: &str) -> anyhow::Result<String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.url,
+                "-c",
+                sql,
+            ])
+            .output()
+            .context("running psql")?;
+        if !out.status.success() {
+            bail!("psql {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// A server program, run as the `postgres` user when we are root (initdb refuses root).
