@@ -95,8 +95,9 @@ pub trait Store: Send + Sync {
     /// Looks an app up by id.
     async fn app(&self, id: &str) -> StoreResult<App>;
     /// A number that changes whenever any app list may have changed, for backends that see
-    /// every write (this process is the only writer); `None` where the backend cannot tell.
-    /// Lets callers cache what they derive from app lists.
+    /// every write (this process is the only writer, or other writers' notices arrive);
+    /// `None` where the backend cannot tell now. Lets callers cache what they derive from
+    /// app lists.
     fn app_lists_version(&self) -> Option<u64> {
         None
     }

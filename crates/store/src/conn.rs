@@ -171,30 +171,24 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for Settings {
     }
 }
 
-/// Builds a pool of `size` connections to `target`, all opened now. Its PostgreSQL
-/// connections are not tested on every checkout: [`checkout`] tests those idle for a while.
+/// Builds a pool of `size` connections to `target`, all opened now. Connections are not
+/// tested on every checkout: [`checkout`] tests PostgreSQL ones that were idle for a while.
 pub(crate) fn pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
-    build_pool(target, size, None, false)
+    build_pool(target, size, None)
 }
 
-/// Builds a pool of up to `size` connections to `target`, opened when first needed, each
-/// PostgreSQL connection tested on checkout.
+/// Builds a pool of up to `size` connections to `target`, opened when first needed.
 pub(crate) fn lazy_pool(target: &Target, size: u32) -> Result<DbPool, StoreError> {
-    build_pool(target, size, Some(0), true)
+    build_pool(target, size, Some(0))
 }
 
-fn build_pool(
-    target: &Target,
-    size: u32,
-    min_idle: Option<u32>,
-    test_on_checkout: bool,
-) -> Result<DbPool, StoreError> {
+fn build_pool(target: &Target, size: u32, min_idle: Option<u32>) -> Result<DbPool, StoreError> {
     target.prepare()?;
     Pool::builder()
         .max_size(size.max(1))
         .min_idle(min_idle)
         .connection_timeout(CHECKOUT_TIMEOUT)
-        .test_on_check_out(test_on_checkout && matches!(target, Target::Postgres(_)))
+        .test_on_check_out(false)
         .connection_customizer(Box::new(Settings))
         .build(Manager {
             target: target.clone(),

@@ -8,6 +8,10 @@
 //! Docker: callers hand it domain values and get domain values back, and no diesel type or
 //! error leaves it.
 //!
+//! On PostgreSQL several controllers (replicas) may share the database: every write tells the
+//! others what it changed (`pg_notify` in its transaction), and each store listens, so the read
+//! cache stays exact and [`DieselStore::subscribe`] reports other replicas' changes.
+//!
 //! Every `Store` method runs its diesel work on tokio's blocking pool. Failures become
 //! [`StoreError`](deis_domain::StoreError)s in one place (`error::classify`).
 

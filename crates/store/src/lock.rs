@@ -11,7 +11,7 @@ use diesel::result::QueryResult;
 use diesel::sql_types::{Integer, Text};
 use tokio::sync::OwnedMutexGuard;
 
-use crate::conn::{DbConn, DbPool, Manager};
+use crate::conn::{DbConn, DbPool, Manager, Target, checked_in, checkout};
 use crate::error::classify;
 
 /// One async mutex per app id, created on first use. The map holds them weakly: a mutex
@@ -73,7 +73,9 @@ impl Drop for SharedGuard {
         // Unlocking is a round trip to the server: do it on a blocking thread when there is
         // a runtime. The local lock goes last, so the next local waiter finds the lock free.
         let release = move || {
-            if let Err(e) = advisory_unlock_all(&mut conn) {
+            let released = advisory_unlock_all(&mut conn);
+            checked_in(&mut conn, released.is_ok());
+            if let Err(e) = released {
                 tracing::warn!(error = %e, "could not release an app lock; closing the session will");
             }
             drop(local);
@@ -91,15 +93,17 @@ impl Drop for SharedGuard {
 pub(crate) async fn lock_shared(
     locks: &LocalLocks,
     pool: &DbPool,
+    target: &Arc<Target>,
     app: &str,
 ) -> Result<SharedGuard, StoreError> {
     let local = locks.lock(app).await;
-    let (pool, app) = (pool.clone(), app.to_owned());
+    let (pool, target, app) = (pool.clone(), target.clone(), app.to_owned());
     tokio::task::spawn_blocking(move || {
-        let mut conn = pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        advisory_lock(&mut conn, &app).map_err(|e| classify("app", e))?;
+        let mut conn = checkout(&pool, &target)?;
+        if let Err(e) = advisory_lock(&mut conn, &app) {
+            checked_in(&mut conn, false);
+            return Err(classify("app", e));
+        }
         Ok(SharedGuard {
             held: Some((conn, local)),
         })

@@ -270,7 +270,9 @@ impl DieselStore {
 impl Store for DieselStore {
     async fn lock_app(&self, app: &str) -> StoreResult<Box<dyn AppLock>> {
         match &self.lock_pool {
-            Some(lock_pool) => Ok(Box::new(lock_shared(&self.locks, lock_pool, app).await?)),
+            Some(lock_pool) => Ok(Box::new(
+                lock_shared(&self.locks, lock_pool, &self.target, app).await?,
+            )),
             None => Ok(Box::new(self.locks.lock(app).await)),
         }
     }
