@@ -169,3 +169,101 @@ fn two_replicas_serialize_concurrent_config_changes() {
         assert_eq!(values[&format!("KEY_{i:02}")], json!(i));
     }
 }
+
+/// Polls `check` for up to a second; how long it took, or a failure naming `what`.
+fn within_a_second(what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check() {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{what}: not visible through the other replica within a second"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn what_one_replica_changes_the_other_serves_within_a_second() {
+    let Some(db) = postgres_db() else { return };
+    let identity = format!("deis-replicas-seen-{}", std::process::id());
+    let a = Replica::start(db.url(), &identity);
+    let b = Replica::start(db.url(), &identity);
+    let http = Client::new();
+    let form = [("username", "sam"), ("password", "replica-pw")];
+    let res = http
+        .post(format!("{}/v1/auth/register", b.base))
+        .form(&form)
+        .send()
+        .expect("register");
+    assert_eq!(res.status(), 201);
+    let login: Value = http
+        .post(format!("{}/v1/auth/login/", a.base))
+        .form(&form)
+        .send()
+        .expect("login")
+        .json()
+        .expect("json");
+    let auth = format!("token {}", login["token"].as_str().expect("token"));
+    let get = |base: &str, path: &str| {
+        http.get(format!("{base}{path}"))
+            .header("Authorization", &auth)
+            .send()
+            .expect("GET")
+    };
+    let listed = |id: &str| {
+        let res = get(&a.base, "/v1/apps");
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().expect("json");
+        body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|app| app["id"] == id)
+    };
+    let mut slowest = Duration::ZERO;
+    for round in 0..10 {
+        let id = format!("seen-{round}");
+        // Warm `a`'s caches (user, list page, rendered body) before the change.
+        assert!(!listed(&id));
+        let res = http
+            .post(format!("{}/v1/apps", b.base))
+            .header("Authorization", &auth)
+            .json(&json!({ "id": id }))
+            .send()
+            .expect("create");
+        assert_eq!(res.status(), 201);
+        slowest = slowest.max(within_a_second("a new app", || listed(&id)));
+
+        let value = format!("value-{round}");
+        let res = http
+            .post(format!("{}/v1/apps/{id}/config", b.base))
+            .header("Authorization", &auth)
+            .json(&json!({ "values": { "SEEN": value } }))
+            .send()
+            .expect("config");
+        assert_eq!(res.status(), 201);
+        slowest = slowest.max(within_a_second("a config value", || {
+            let config: Value = get(&a.base, &format!("/v1/apps/{id}/config"))
+                .json()
+                .expect("json");
+            config["values"]["SEEN"] == value.as_str()
+        }));
+    }
+    // A password change through one replica revokes the token on the other.
+    assert_eq!(get(&a.base, "/v1/apps").status(), 200);
+    let res = http
+        .post(format!("{}/v1/auth/passwd", b.base))
+        .header("Authorization", &auth)
+        .json(&json!({"password": "replica-pw", "new_password": "changed-pw"}))
+        .send()
+        .expect("passwd");
+    assert_eq!(res.status(), 200);
+    within_a_second("a revoked token", || {
+        let res = get(&a.base, "/v1/apps");
+        res.status() == 401
+    });
+    eprintln!("slowest over 10 rounds: {slowest:?}");
+}

@@ -15,7 +15,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
@@ -37,19 +36,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// `application_name` of the listening session (operators and tests find it by that).
 pub(crate) const APPLICATION_NAME: &str = "deis-listener";
 
-/// The running listener; dropping it stops the thread (within one [`POLL`]).
+/// The running listener; dropping it tells the thread to stop, which it does within one
+/// [`POLL`] (or when a connection attempt or heartbeat under way ends: nobody waits for it).
 #[derive(Debug)]
 pub(crate) struct Listener {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
@@ -80,13 +76,10 @@ pub(crate) fn spawn(
         feed,
         stop: stop.clone(),
     };
-    let thread = std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("deis-listener".into())
         .spawn(move || listening.run())?;
-    Ok(Listener {
-        stop,
-        thread: Some(thread),
-    })
+    Ok(Listener { stop })
 }
 
 impl Listening {
