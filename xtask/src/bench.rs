@@ -392,10 +392,11 @@ fn config_script(dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::write(
         &path,
         r#"counter = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter + 1
-  local body = '{"values": {"BENCH": "' .. counter .. '"}}'
-  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)
+  return wrk.format(nil, nil, nil, '{"values": {"BENCH": "' .. counter .. '"}}')
 end
 "#,
     )?;
