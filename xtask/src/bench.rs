@@ -363,6 +363,7 @@ fn controller(root: &Path, database: &str) -> anyhow::Result<(Server, u32, Strin
         .env("DEIS_DATABASE_URL", database)
         .env("DEIS_BCRYPT_COST", "4")
         .env("DEIS_RECONCILE_INTERVAL", "0")
+        .env("DEIS_MAX_APPS_PER_USER", "1000000")
         .env("DEIS_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
