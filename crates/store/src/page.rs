@@ -61,7 +61,7 @@ mod tests {
     use super::*;
 
     fn read(count: i64, sel: PageSel) -> (i64, i64, bool) {
-        let w = Window::locate(count, sel).ok().expect("a page");
+        let w = Window::locate(count, sel).expect("a page");
         (w.offset, w.limit, w.backwards)
     }
 
