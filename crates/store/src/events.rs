@@ -6,6 +6,7 @@ use deis_domain::timefmt::{from_micros, now, to_micros};
 use deis_domain::{Event, Push};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
+use diesel::sql_types::{Array, BigInt, Text};
 
 use crate::conn::DbConn;
 use crate::rows::{EventRow, PushRow};
@@ -22,26 +23,42 @@ pub(crate) fn take_inserted() -> Vec<Event> {
     INSERTED.with(|inserted| std::mem::take(&mut *inserted.borrow_mut()))
 }
 
-/// Appends `messages` to the log of `app`, all stamped now.
+/// Appends `messages` to the log of `app`, all stamped now. On PostgreSQL several lines go in
+/// one statement (one round trip), in order.
 pub(crate) fn append(conn: &mut DbConn, app: &str, messages: &[String]) -> QueryResult<()> {
     let at = to_micros(now());
-    for message in messages {
-        let row = EventRow {
-            app: app.to_owned(),
-            at,
-            message: message.clone(),
-        };
-        diesel::insert_into(events::table)
-            .values(row)
-            .execute(conn)?;
-        INSERTED.with(|inserted| {
-            inserted.borrow_mut().push(Event {
+    if let DbConn::Pg(c) = conn
+        && messages.len() > 1
+    {
+        diesel::sql_query(
+            "INSERT INTO events (app, at, message) SELECT $1, $2, m \
+             FROM unnest($3::text[]) WITH ORDINALITY AS lines(m, i) ORDER BY i",
+        )
+        .bind::<Text, _>(app)
+        .bind::<BigInt, _>(at)
+        .bind::<Array<Text>, _>(messages)
+        .execute(c)?;
+    } else {
+        for message in messages {
+            let row = EventRow {
+                app: app.to_owned(),
+                at,
+                message: message.clone(),
+            };
+            diesel::insert_into(events::table)
+                .values(row)
+                .execute(conn)?;
+        }
+    }
+    INSERTED.with(|inserted| {
+        inserted
+            .borrow_mut()
+            .extend(messages.iter().map(|message| Event {
                 app: app.to_owned(),
                 at: from_micros(at),
                 message: message.clone(),
-            });
-        });
-    }
+            }));
+    });
     Ok(())
 }
 

@@ -72,7 +72,25 @@ async fn events_are_the_last_ones_oldest_first(store: Arc<DieselStore>) {
     assert_eq!(all.len(), 6);
     assert_eq!(all[0].message, "alice created alpha");
     assert!(store.events("alpha", 0).await.expect("none").is_empty());
+    let messages: Vec<&str> = all.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "alice created alpha",
+            "line 1",
+            "line 2",
+            "line 3",
+            "line 4",
+            "line 5"
+        ]
+    );
     assert_not_found(store.append_events("ghost", vec!["x".into()]).await, "app");
+    assert_not_found(
+        store
+            .append_events("ghost", vec!["x".into(), "y".into()])
+            .await,
+        "app",
+    );
 }
 
 async fn pushes_are_stored_for_existing_apps(store: Arc<DieselStore>) {

@@ -252,3 +252,28 @@ async fn pooled_connections_that_died_while_idle_are_replaced() {
         assert_eq!(user.id, alice.id);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_committed_writes_are_announced() {
+    let Some((_db, a, b)) = replicas().await else {
+        return;
+    };
+    let mut feed = a.subscribe();
+    fixtures::user(&*b, "alice").await;
+    fixtures::app(&*b, "told", "alice").await;
+    // The creation's notice names the app, then the lists.
+    heard(&mut feed, &Change::AppLists).await;
+    let latest = b.latest_release("told").await.expect("v1");
+    let mut refused = fixtures::next_release(&latest, vec![]);
+    refused.release.version = 7;
+    fixtures::assert_conflict(b.commit_release(refused).await, "version");
+    let heard_nothing = tokio::time::timeout(Duration::from_millis(300), feed.recv()).await;
+    assert!(
+        heard_nothing.is_err(),
+        "a rolled-back write was announced: {heard_nothing:?}"
+    );
+    b.commit_release(fixtures::next_release(&latest, vec![]))
+        .await
+        .expect("v2");
+    heard(&mut feed, &Change::Routes("told".into())).await;
+}
