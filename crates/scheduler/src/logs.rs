@@ -29,12 +29,7 @@ pub(crate) async fn logs(
         .filter(|c| c.proc_type != labels::RUN_TYPE)
         .collect();
     let docker = engine.docker().await?;
-    let options = LogsOptionsBuilder::new()
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .tail(&lines.to_string())
-        .build();
+    let options = timestamped_tail(lines);
     let outputs = join_all(
         containers
             .iter()
@@ -189,6 +184,16 @@ pub(crate) fn newest(mut all: Vec<LogLine>, lines: usize) -> Vec<LogLine> {
     all.sort_by_key(|line| line.at);
     let skip = all.len().saturating_sub(lines);
     all.split_off(skip)
+}
+
+/// Options reading the last `lines` of stdout and stderr, each line with its timestamp.
+pub(crate) fn timestamped_tail(lines: usize) -> LogsOptions {
+    LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .tail(&lines.to_string())
+        .build()
 }
 
 #[cfg(test)]

@@ -29,9 +29,9 @@ use crate::engine::{about, classify, status};
 use crate::{DockerScheduler, labels};
 
 /// The bridge driver's option that lets containers of one bridge talk to each other.
-const ICC: &str = "com.docker.network.bridge.enable_icc";
+pub(crate) const ICC: &str = "com.docker.network.bridge.enable_icc";
 /// The driver option carrying the MTU, copied from the engine's default bridge.
-const MTU: &str = "com.docker.network.driver.mtu";
+pub(crate) const MTU: &str = "com.docker.network.driver.mtu";
 /// How old an unused duplicate of the platform network must be before it is removed.
 const DUPLICATE_GRACE: Duration = Duration::from_secs(60);
 
@@ -217,7 +217,8 @@ async fn create(s: &DockerScheduler, docker: &Docker) -> Result<(), SchedulerErr
     }
 }
 
-fn option<'a>(network: &'a Network, key: &str) -> Option<&'a str> {
+/// The driver option `key` of `network`, when set.
+pub(crate) fn option<'a>(network: &'a Network, key: &str) -> Option<&'a str> {
     network
         .options
         .as_ref()

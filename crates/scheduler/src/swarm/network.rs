@@ -14,19 +14,14 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::models::{ConfigReference, Ipam, IpamConfig, Network, NetworkCreateRequest};
+use bollard::models::{ConfigReference, Ipam, IpamConfig, NetworkCreateRequest};
 use bollard::query_parameters::{InspectNetworkOptions, ListNetworksOptionsBuilder};
 use deis_domain::SchedulerError;
 
 use super::SwarmScheduler;
 use crate::engine::{about, classify, status};
 use crate::labels;
-use crate::network::PlatformNetwork;
-
-/// The bridge driver's option that lets containers of one bridge talk to each other.
-const ICC: &str = "com.docker.network.bridge.enable_icc";
-/// The driver option carrying the MTU, copied from the engine's default bridge.
-const MTU: &str = "com.docker.network.driver.mtu";
+use crate::network::{ICC, MTU, PlatformNetwork, option};
 
 /// This controller's swarm network, made (with its configuration) when missing; the one found
 /// last is checked with one inspection per call.
@@ -215,12 +210,4 @@ async fn create(s: &SwarmScheduler, docker: &Docker, config: &str) -> Result<(),
             classify(e),
         )),
     }
-}
-
-fn option<'a>(network: &'a Network, key: &str) -> Option<&'a str> {
-    network
-        .options
-        .as_ref()
-        .and_then(|o| o.get(key))
-        .map(String::as_str)
 }

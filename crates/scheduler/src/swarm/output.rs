@@ -4,7 +4,6 @@
 //! (docs/OPERATIONS.md).
 
 use bollard::Docker;
-use bollard::query_parameters::LogsOptionsBuilder;
 use deis_domain::{LogLine, SchedulerError};
 use futures_util::future::join_all;
 
@@ -41,12 +40,7 @@ pub(crate) async fn logs(
             }
         }
     }
-    let options = LogsOptionsBuilder::new()
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .tail(&lines.to_string())
-        .build();
+    let options = logs::timestamped_tail(lines);
     let outputs = join_all(
         sources
             .iter()
