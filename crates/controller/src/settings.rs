@@ -160,11 +160,15 @@ impl Settings {
                     .required(true),
             );
         }
-        let settings: Self = builder
+        let mut settings: Self = builder
             .add_source(config::Environment::with_prefix("DEIS").try_parsing(true))
             .build()
             .and_then(config::Config::try_deserialize)
             .context("reading settings")?;
+        // Absolute from here on: git runs the builder's hook inside a repository, where a
+        // path relative to the controller's working directory would name nothing.
+        settings.data_dir = std::path::absolute(&settings.data_dir)
+            .with_context(|| format!("data_dir {}", settings.data_dir.display()))?;
         settings.check().map_err(|problems| {
             anyhow::anyhow!("invalid settings:\n  {}", problems.join("\n  "))
         })?;
@@ -340,6 +344,11 @@ mod tests {
     fn defaults_are_valid_and_point_at_a_data_file() {
         let settings = Settings::load(None).expect("defaults load");
         assert_eq!(settings.bind, "127.0.0.1:8000");
+        assert_eq!(
+            settings.data_dir,
+            std::env::current_dir().expect("cwd").join("data"),
+            "the relative default is made absolute"
+        );
         assert!(
             settings.database_url().ends_with("/deis.db"),
             "{}",

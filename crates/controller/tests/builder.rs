@@ -172,7 +172,9 @@ impl Controller {
             .env("DEIS_BIND", format!("127.0.0.1:{port}"))
             .env("DEIS_ROUTER_BIND", "")
             .env("DEIS_BUILDER_BIND", format!("127.0.0.1:{ssh_port}"))
-            .env("DEIS_DATA_DIR", world.path("data"))
+            // Relative, as the default `data` is: git runs the hook inside a repository.
+            .current_dir(world.path(""))
+            .env("DEIS_DATA_DIR", "data")
             .env("DEIS_DOMAIN", "localhost")
             .env("DEIS_SECRET_KEY", "builder-secret-key-of-enough-length")
             .env("DEIS_SCHEDULER_IDENTITY", &world.identity)
