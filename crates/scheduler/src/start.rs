@@ -55,6 +55,18 @@ enum Created {
     Reused,
 }
 
+/// Refuses specs that name one container twice (before anything reaches the engine).
+pub(crate) fn listed_once(specs: &[ContainerSpec]) -> Result<(), SchedulerError> {
+    let mut names = HashSet::new();
+    match specs.iter().find(|spec| !names.insert(&spec.name)) {
+        Some(twice) => Err(SchedulerError::Failed(format!(
+            "{}: the same container is listed twice",
+            twice.name
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Creates and starts every spec concurrently; all of them run, or none this call made.
 pub(crate) async fn start(
     s: &DockerScheduler,
@@ -63,13 +75,7 @@ pub(crate) async fn start(
     if specs.is_empty() {
         return Ok(());
     }
-    let mut names = HashSet::new();
-    if let Some(twice) = specs.iter().find(|spec| !names.insert(&spec.name)) {
-        return Err(SchedulerError::Failed(format!(
-            "{}: the same container is listed twice",
-            twice.name
-        )));
-    }
+    listed_once(specs)?;
     let docker = s.engine.docker().await?;
     let network = network::ensure(s, docker).await?;
     // Refuse what cannot work before creating anything: nothing to roll back then.

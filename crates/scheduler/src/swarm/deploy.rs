@@ -8,7 +8,7 @@
 //! services (one-off runs are plain containers, removed as on the Docker backend) and waits
 //! until their task containers on this engine are gone.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -48,13 +48,7 @@ pub(crate) async fn start(
     if specs.is_empty() {
         return Ok(());
     }
-    let mut names = HashSet::new();
-    if let Some(twice) = specs.iter().find(|spec| !names.insert(&spec.name)) {
-        return Err(SchedulerError::Failed(format!(
-            "{}: the same container is listed twice",
-            twice.name
-        )));
-    }
+    crate::start::listed_once(specs)?;
     let docker = s.docker.engine.docker().await?;
     let network = network::ensure(s, docker).await?;
     let bodies = specs
