@@ -10,7 +10,13 @@ use anyhow::{Context, bail};
 pub(crate) struct Swarm {
     /// Whether this run made it (and so leaves it).
     made: bool,
+    /// Whether its init made the engine's `docker_gwbridge` network, which leaving the swarm
+    /// keeps (and so this run removes).
+    made_gwbridge: bool,
 }
+
+/// The bridge `docker swarm init` creates for swarm containers' outside traffic.
+const GWBRIDGE: &str = "docker_gwbridge";
 
 impl Swarm {
     /// The engine's swarm, made when the engine is in none. Fails on a worker node or a swarm
@@ -24,17 +30,24 @@ impl Swarm {
         match state.trim() {
             "active true" => {
                 eprintln!("xtask: the engine manages a swarm already; using it");
-                Ok(Self { made: false })
+                Ok(Self {
+                    made: false,
+                    made_gwbridge: false,
+                })
             }
             "inactive false" => {
                 eprintln!("xtask: making a single-node swarm for the swarm tests");
+                let had_gwbridge = docker(&["network", "inspect", GWBRIDGE]).is_ok();
                 crate::run(Command::new("docker").args([
                     "swarm",
                     "init",
                     "--advertise-addr",
                     "127.0.0.1",
                 ]))?;
-                Ok(Self { made: true })
+                Ok(Self {
+                    made: true,
+                    made_gwbridge: !had_gwbridge,
+                })
             }
             other => bail!(
                 "the engine's swarm state is {other:?}: the swarm tests need a manager or no \
@@ -51,6 +64,11 @@ impl Drop for Swarm {
             if let Err(e) = crate::run(Command::new("docker").args(["swarm", "leave", "--force"])) {
                 eprintln!("xtask: {e:#}");
             }
+        }
+        if self.made_gwbridge
+            && let Err(e) = crate::run(Command::new("docker").args(["network", "rm", GWBRIDGE]))
+        {
+            eprintln!("xtask: {e:#}");
         }
     }
 }
